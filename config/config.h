@@ -1,0 +1,104 @@
+/*
+ * config.h - the parsed sealpost configuration.
+ *
+ * One file (default /etc/sealpost/sealpost.conf, overridden by -c/-C or
+ * $SEALPOST_CONFIG) in libconfuse syntax: "key = value" lines and named
+ * sections.  Every key, its default and its unit is documented in
+ * docs/configuration.md.  The struct is read-only after cfg_load() and is
+ * shared by all threads.
+ */
+#ifndef SEALPOST_CONFIG_H
+#define SEALPOST_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_DEFAULT_PATH "/etc/sealpost/sealpost.conf"
+#define CFG_ENV_PATH     "SEALPOST_CONFIG"
+
+struct cfg_resolver {
+	char  **forwarders;		/* "ip" or "ip@port"; none = recursion */
+	size_t  nforwarders;
+	char   *trust_anchor_file;	/* default /usr/share/dns/root.key */
+	int     trust_anchor_auto;	/* RFC 5011 auto-trust-anchor-file */
+	char   *unbound_config;		/* optional unbound.conf-style file */
+	char  **unbound_options;	/* "name: value" passed to ub_ctx_set_option */
+	size_t  nunbound_options;
+};
+
+struct cfg_relayhost {
+	char     *host;			/* NULL: deliver by MX */
+	uint16_t  port;			/* default 25 (587 if sasl user set) */
+	int       mx_lookup;		/* 0 when written as [host] */
+	char     *sasl_username;	/* optional client AUTH */
+	char     *sasl_password_file;	/* file holding the password only */
+};
+
+struct cfg_timeouts {			/* seconds, RFC 5321 4.5.3.2 defaults */
+	unsigned connect;		/* 30 */
+	unsigned greeting;		/* 300 */
+	unsigned ehlo;			/* 300 */
+	unsigned starttls;		/* 300 */
+	unsigned mail;			/* 300 */
+	unsigned rcpt;			/* 300 */
+	unsigned data_init;		/* 120 */
+	unsigned data_block;		/* 180 */
+	unsigned data_done;		/* 600 */
+	unsigned quit;			/* 60 */
+};
+
+struct sealpost_config {
+	char *path;			/* file this came from */
+
+	/* where things live */
+	char *spool_directory;		/* queue.db, maildrop/; default ./spool */
+	char *run_user;			/* drop root to this user; "" = stay */
+
+	/* identity */
+	char *myhostname;		/* default gethostname() */
+	char *postmaster;		/* double-bounce recipient: "postmaster" */
+
+	/* logging */
+	int   log_syslog;		/* log = syslog | stderr */
+
+	/* delivery */
+	unsigned delivery_threads;	/* 0 = one per core */
+	unsigned destination_concurrency;	/* sessions per domain: 20 */
+	unsigned total_concurrency;	/* sessions in all: 200 */
+	unsigned destination_rcpt_limit;	/* recipients per transaction: 50 */
+	unsigned connection_reuse_time;	/* idle seconds a session is kept: 5 */
+	uint16_t smtp_port;		/* remote port for MX delivery: 25 */
+	struct cfg_timeouts timeout;
+	struct cfg_relayhost relay;
+
+	/* queue */
+	uint64_t minimal_backoff;	/* seconds: 300 */
+	uint64_t maximal_backoff;	/* seconds: 4000 */
+	uint64_t queue_run_delay;	/* seconds between deferred scans: 60 */
+	uint64_t maximal_queue_lifetime;	/* 5d */
+	uint64_t bounce_queue_lifetime;	/* 5d */
+	uint64_t delay_warning_time;	/* 0 = off */
+	uint64_t message_size_limit;	/* bytes: 50 MiB */
+	unsigned commit_batch_ms;	/* group commit window: 2 */
+
+	/* TLS */
+	char *tls_ca_file;		/* default /etc/ssl/certs/ca-certificates.crt */
+	int   tls_opportunistic;	/* STARTTLS when offered: yes */
+
+	struct cfg_resolver resolver;
+};
+
+/*
+ * Load and validate the configuration at path (NULL: $SEALPOST_CONFIG or
+ * CFG_DEFAULT_PATH).  A missing file at the default location yields the
+ * defaults.  On error returns NULL and writes "file:line: message" into
+ * err.  The caller owns the result and frees it with cfg_free().
+ */
+struct sealpost_config *cfg_load(const char *path, char *err, size_t errlen);
+/* The built-in defaults, as if loaded from an empty file. */
+struct sealpost_config *cfg_defaults(void);
+void cfg_free(struct sealpost_config *cfg);
+/* Path that cfg_load(NULL) would use. */
+const char *cfg_default_path(void);
+
+#endif
