@@ -75,6 +75,8 @@ struct queue_msg {
 	size_t   size;			/* body_len, kept when body is unloaded */
 	size_t   nrcpt;
 	struct queue_rcpt *rcpt;
+	size_t   rcpt_alloc;		/* slots allocated in rcpt (queue_msg.c
+					 * bookkeeping; 0 is always safe) */
 	char    *body;			/* header+body, CRLF lines, not dot-stuffed;
 					 * NULL when not loaded */
 	size_t   body_len;
