@@ -118,6 +118,25 @@ void util_chan_post(util_chan *c, void (*fn)(void *), void *arg);
  * the struct is freed in the close callback. */
 void util_chan_close(util_chan *c);
 
+/* ---- string-keyed hash table ------------------------------------------ */
+
+/*
+ * Keys are copied; values are the caller's.  Iteration order is
+ * unspecified.  Not thread safe: each table belongs to one loop.
+ */
+typedef struct util_htable util_htable;
+util_htable *util_htable_new(void);
+void *util_htable_get(const util_htable *t, const char *key);
+/* Insert or replace; returns the previous value or NULL. */
+void *util_htable_put(util_htable *t, const char *key, void *value);
+/* Remove; returns the value or NULL. */
+void *util_htable_del(util_htable *t, const char *key);
+size_t util_htable_count(const util_htable *t);
+/* Calls fn for every entry; fn must not change the table. */
+void util_htable_walk(const util_htable *t,
+    void (*fn)(const char *key, void *value, void *arg), void *arg);
+void util_htable_free(util_htable *t);	/* values are not freed */
+
 /* ---- files -------------------------------------------------------------- */
 
 /* fsync a directory so a rename/creat/unlink inside it is durable. */
