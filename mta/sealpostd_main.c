@@ -1,2 +1,198 @@
-/* placeholder until written */
-int main(void) { return 0; }
+/*
+ * sealpostd_main.c - the sealpost daemon: wires the store, the delivery
+ * agents and the queue manager together and runs the main loop.
+ *
+ * Threads: the main loop (queue manager, control socket, signals), the
+ * store thread (sqlite), and delivery_threads agent loops.  When started
+ * as root with run_user set, privileges are dropped before any of them
+ * exists, right after the spool is made ours.  Runs in the foreground
+ * (systemd or a terminal supervises it); SIGTERM/SIGINT stop it cleanly,
+ * SIGHUP re-reads the configuration.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "mta/mta.h"
+#include "queue/qmgr.h"
+#include "queue/queue.h"
+#include "util.h"
+
+#define SEALPOSTD_ERR_MAX 1024
+
+struct daemon {
+	uv_loop_t *loop;
+	const char *config_path;
+	struct sealpost_config *cfg;
+	struct sealpost_config *old_cfgs[16];	/* kept: agents still read them */
+	size_t nold;
+	queue_store *store;
+	mta_pool *pool;
+	util_chan *chan;
+	qmgr *q;
+	uv_signal_t sig_term, sig_int, sig_hup;
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: sealpostd [-c config] [--check-config] [-V]\n");
+	exit(EX_USAGE);
+}
+
+static void
+drop_privileges(const struct sealpost_config *cfg)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0 || cfg->run_user == NULL || cfg->run_user[0] == '\0')
+		return;
+	pw = getpwnam(cfg->run_user);
+	if (pw == NULL)
+		log_fatal("run_user %s: no such user", cfg->run_user);
+	if (util_mkdir_p(cfg->spool_directory, 0755) < 0)
+		log_fatal("spool_directory %s: %s", cfg->spool_directory,
+		    strerror(errno));
+	if (chown(cfg->spool_directory, pw->pw_uid, pw->pw_gid) < 0)
+		log_fatal("chown %s: %s", cfg->spool_directory, strerror(errno));
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 ||
+	    setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+		log_fatal("cannot drop privileges to %s: %s", cfg->run_user,
+		    strerror(errno));
+	if (setuid(0) == 0)
+		log_panic("still able to regain root after dropping privileges");
+	log_info("running as %s (uid %u)", pw->pw_name, (unsigned)pw->pw_uid);
+}
+
+static void
+on_stop(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+
+	log_info("signal %d: stopping", signum);
+	qmgr_stop(d->q);
+	uv_signal_stop(&d->sig_term);
+	uv_signal_stop(&d->sig_int);
+	uv_signal_stop(&d->sig_hup);
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
+	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	uv_stop(d->loop);
+}
+
+static void
+on_reload(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+	char err[SEALPOSTD_ERR_MAX];
+	struct sealpost_config *cfg;
+
+	(void)signum;
+	cfg = cfg_load(d->config_path, err, sizeof(err));
+	if (cfg == NULL) {
+		log_error("reload refused, keeping the running configuration: %s",
+		    err);
+		return;
+	}
+	if (d->nold == sizeof(d->old_cfgs) / sizeof(d->old_cfgs[0])) {
+		log_warn("reload refused: too many reloads without restart");
+		cfg_free(cfg);
+		return;
+	}
+	/* Agents hold pointers into the first config; limits, backoff and
+	 * lifetimes take effect now, the rest at the next restart. */
+	d->old_cfgs[d->nold++] = cfg;
+	qmgr_reload(d->q, cfg);
+	log_info("reload: configuration %s re-read", cfg->path);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon d;
+	char err[SEALPOSTD_ERR_MAX];
+	int check_only = 0, i;
+	size_t k;
+
+	memset(&d, 0, sizeof(d));
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			d.config_path = argv[++i];
+		else if (strcmp(argv[i], "--check-config") == 0 ||
+		    strcmp(argv[i], "-n") == 0)
+			check_only = 1;
+		else if (strcmp(argv[i], "-V") == 0) {
+			printf("sealpostd %s\n", SEALPOST_VERSION);
+			return 0;
+		} else
+			usage();
+	}
+	util_log_open("sealpostd", 0);
+	d.cfg = cfg_load(d.config_path, err, sizeof(err));
+	if (d.cfg == NULL) {
+		fprintf(stderr, "sealpostd: %s\n", err);
+		return EX_CONFIG;
+	}
+	if (check_only) {
+		printf("sealpostd: configuration %s is valid\n", d.cfg->path);
+		cfg_free(d.cfg);
+		return 0;
+	}
+	if (d.cfg->log_syslog)
+		util_log_open("sealpostd", 1);
+	signal(SIGPIPE, SIG_IGN);
+	drop_privileges(d.cfg);
+
+	d.store = queue_store_open(d.cfg->spool_directory, d.cfg->commit_batch_ms,
+	    err, sizeof(err));
+	if (d.store == NULL)
+		log_fatal("queue: %s", err);
+	d.loop = uv_default_loop();
+	d.chan = util_chan_create(d.loop);
+	d.pool = mta_pool_create(d.cfg, d.cfg->delivery_threads, d.chan, err,
+	    sizeof(err));
+	if (d.pool == NULL)
+		log_fatal("delivery agents: %s", err);
+	d.q = qmgr_create(d.loop, d.cfg, d.store, d.pool, d.chan);
+
+	uv_signal_init(d.loop, &d.sig_term);
+	uv_signal_init(d.loop, &d.sig_int);
+	uv_signal_init(d.loop, &d.sig_hup);
+	d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
+	uv_signal_start(&d.sig_term, on_stop, SIGTERM);
+	uv_signal_start(&d.sig_int, on_stop, SIGINT);
+	uv_signal_start(&d.sig_hup, on_reload, SIGHUP);
+
+	if (qmgr_start(d.q) < 0)
+		log_fatal("queue manager did not start");
+	log_info("sealpostd %s started: spool=%s myhostname=%s",
+	    SEALPOST_VERSION, d.cfg->spool_directory, d.cfg->myhostname);
+
+	uv_run(d.loop, UV_RUN_DEFAULT);
+
+	/*
+	 * Orderly shutdown.  Agents finish or defer; their results reach the
+	 * queue manager through the channel and are committed fire-and-forget.
+	 * Only then may the store close (it commits what is pending), and only
+	 * after that the channel, which may still receive store callbacks.
+	 */
+	mta_pool_free(d.pool);
+	util_chan_drain(d.chan);
+	queue_store_close(d.store);
+	util_chan_close(d.chan);
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	qmgr_free(d.q);
+	uv_loop_close(d.loop);
+	for (k = 0; k < d.nold; k++)
+		cfg_free(d.old_cfgs[k]);
+	log_info("stopped");
+	cfg_free(d.cfg);
+	return 0;
+}

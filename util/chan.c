@@ -80,6 +80,12 @@ chan_closed(uv_handle_t *h)
 }
 
 void
+util_chan_drain(util_chan *c)
+{
+	chan_drain(&c->async);
+}
+
+void
 util_chan_close(util_chan *c)
 {
 	if (c == NULL)

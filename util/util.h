@@ -114,6 +114,9 @@ void util_rfc5322_date(int64_t t, char *out, size_t outlen);
 typedef struct util_chan util_chan;
 util_chan *util_chan_create(uv_loop_t *loop);
 void util_chan_post(util_chan *c, void (*fn)(void *), void *arg);
+/* On the owner thread: run what is queued now, without waiting for the
+ * loop (used during shutdown). */
+void util_chan_drain(util_chan *c);
 /* On the owner thread: runs what is still queued, then closes the handle;
  * the struct is freed in the close callback. */
 void util_chan_close(util_chan *c);
