@@ -163,6 +163,18 @@ void queue_store_import_maildrop(queue_store *s, util_chan *chan,
  */
 struct queue_msg *queue_drop_parse(const char *buf, size_t len,
     char *err, size_t errlen);
+/* Flags a drop file may carry; the rest (DSN in particular) are the
+ * daemon's own, and a local user must not be able to forge them. */
+#define QUEUE_DROP_FLAGS_OK	(QUEUE_MSG_8BITMIME | QUEUE_MSG_SMTPUTF8 | \
+				 QUEUE_MSG_HOLD | QUEUE_MSG_NO_TLS_REQ)
+/*
+ * The rules queue_drop_parse applies to a decoded message: valid queue
+ * ID, sender/recipients/ORCPT <= QUEUE_ADDR_MAX without control bytes,
+ * 1..QUEUE_RCPT_MAX recipients, known NOTIFY/RET values, only
+ * QUEUE_DROP_FLAGS_OK flags, body <= QUEUE_DROP_MAX.  0, or -1 with a
+ * reason in err.  queue_drop_write runs it before writing.
+ */
+int queue_drop_check(const struct queue_msg *m, char *err, size_t errlen);
 /* Serialise m (body included) into a drop file image; caller frees. */
 char *queue_drop_format(const struct queue_msg *m, size_t *len);
 /*
