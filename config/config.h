@@ -48,7 +48,8 @@ struct cfg_timeouts {			/* seconds, RFC 5321 4.5.3.2 defaults */
 };
 
 struct sealpost_config {
-	char *path;			/* file this came from */
+	char *path;			/* file this came from, absolute;
+					 * NULL when no file was read */
 
 	/* where things live */
 	char *spool_directory;		/* queue.db, maildrop/; default ./spool */
@@ -97,6 +98,13 @@ struct sealpost_config {
 struct sealpost_config *cfg_load(const char *path, char *err, size_t errlen);
 /* The built-in defaults, as if loaded from an empty file. */
 struct sealpost_config *cfg_defaults(void);
+/*
+ * Free a configuration; NULL is fine.  libconfuse exports a cfg_free()
+ * of its own and calls it through the PLT, so a global symbol of that
+ * name would hijack libconfuse's internal calls: the linker name is
+ * cfg_sealpost_free, callers keep writing cfg_free().
+ */
+#define cfg_free cfg_sealpost_free
 void cfg_free(struct sealpost_config *cfg);
 /* Path that cfg_load(NULL) would use. */
 const char *cfg_default_path(void);

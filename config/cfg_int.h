@@ -1,0 +1,87 @@
+/*
+ * cfg_int.h - helpers shared inside the config module only.
+ *
+ * cfg_load.c drives libconfuse; the pure, table-testable pieces live in
+ * cfg_scan.c (the pre-pass over the raw file) and cfg_value.c (one
+ * bounded parser per value type).  None of them print; each failure
+ * comes back as -1 plus a short message the caller prefixes with
+ * "file:line: ".
+ */
+#ifndef SEALPOST_CFG_INT_H
+#define SEALPOST_CFG_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Limits.  The config file is trusted more than the network but it is
+ * still parsed as hostile input: it may be a trial file handed over by a
+ * user, and the setgid sendmail front end reads it too.
+ */
+#define CFG_MAX_FILE_BYTES	(1024 * 1024)	/* far above any sane config */
+#define CFG_MAX_VALUE_LEN	4096		/* PATH_MAX on Linux */
+#define CFG_MAX_HOSTNAME_LEN	253		/* RFC 1035 2.3.4, no final dot */
+#define CFG_MAX_LABEL_LEN	63		/* RFC 1035 2.3.4 */
+#define CFG_MAX_USER_LEN	32		/* useradd(8) NAME_MAX_LENGTH */
+#define CFG_MAX_ADDRESS_LEN	254		/* RFC 5321 4.5.3.1.3 path minus <> */
+#define CFG_MAX_LIST_ITEMS	64		/* forwarders, unbound options */
+#define CFG_MAX_NESTING		8		/* { } depth; we use 2 */
+
+/*
+ * Pre-pass over the raw file, in place.  libconfuse 3.3 miscounts lines
+ * after comments and rejects a comment inside a { } list (upstream issue
+ * #150), so '#' comments are blanked here, newlines kept, before
+ * libconfuse sees the text.  Also refused, with the line: NUL bytes,
+ * C-style comments (ambiguous in libconfuse's lexer), "${" (libconfuse
+ * would expand it from the environment, which a setgid reader must not
+ * let a user steer), a quoted string that never ends and a '{' that is
+ * never closed.
+ * Returns 0, or -1 with *line and *msg (a static string) set.
+ */
+int cfg_prescan(char *buf, size_t len, unsigned *line, const char **msg);
+
+/*
+ * Value parsers.  Each accepts exactly the documented syntax, range
+ * checks it and returns 0, or -1 leaving *out untouched.
+ */
+/* "yes/no/true/false/on/off", any case */
+int cfg_val_bool(const char *s, int *out);
+/* decimal number in [min, max] */
+int cfg_val_number(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* util_parse_duration syntax (30s, 5m, 4h, 5d, 1w; bare = seconds) */
+int cfg_val_seconds(const char *s, uint64_t min, uint64_t max,
+    uint64_t *out);
+/* bytes, or with a k/M/G suffix (powers of 1024, any case) */
+int cfg_val_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* milliseconds: bare number or "<n>ms" */
+int cfg_val_millis(const char *s, uint64_t max, uint64_t *out);
+/* 1-65535 */
+int cfg_val_port(const char *s, uint16_t *out);
+/* LDH labels separated by dots, RFC 1035 lengths */
+int cfg_val_hostname(const char *s);
+/* printable ASCII except space, at most CFG_MAX_ADDRESS_LEN */
+int cfg_val_address(const char *s);
+/* "" or a login name: [A-Za-z0-9._-], not starting with '-' */
+int cfg_val_user(const char *s);
+/* no control bytes, at most CFG_MAX_VALUE_LEN */
+int cfg_val_text(const char *s);
+/* "ip" or "ip@port", IPv4 or IPv6 */
+int cfg_val_forwarder(const char *s);
+/* "name: value" as given to ub_ctx_set_option() */
+int cfg_val_unbound_option(const char *s);
+
+/*
+ * Relayhost "[host]:port", "[host]", "host:port" or "host".  Brackets
+ * turn MX lookup off (Postfix relayhost syntax) and may hold an IP
+ * address.  *port is 0 when none was written.  *host is malloc'ed.
+ */
+int cfg_val_relayhost(const char *s, char **host, uint16_t *port,
+    int *mx_lookup);
+
+/*
+ * Resolve path against dir unless it is absolute; leading "./" parts are
+ * dropped.  Returns a malloc'ed string (never NULL).
+ */
+char *cfg_path_join(const char *dir, const char *path);
+
+#endif
