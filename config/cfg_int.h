@@ -1,9 +1,10 @@
 /*
  * cfg_int.h - helpers shared inside the config module only.
  *
- * cfg_load.c drives libconfuse; the pure, table-testable pieces live in
- * cfg_scan.c (the pre-pass over the raw file) and cfg_value.c (one
- * bounded parser per value type).  None of them print; each failure
+ * cfg_load.c drives libconfuse; cfg_keys.c holds the key table and
+ * defaults; the pure, table-testable pieces live in cfg_scan.c (the
+ * pre-pass over the raw file) and cfg_value.c (one bounded parser per
+ * value type).  None of them print; each failure
  * comes back as -1 plus a short message the caller prefixes with
  * "file:line: ".
  */
@@ -26,6 +27,7 @@
 #define CFG_MAX_ADDRESS_LEN	254		/* RFC 5321 4.5.3.1.3 path minus <> */
 #define CFG_MAX_LIST_ITEMS	64		/* forwarders, unbound options */
 #define CFG_MAX_NESTING		8		/* { } depth; we use 2 */
+#define CFG_MAX_KEYS		64		/* rows in cfg_keys[] */
 
 /*
  * Pre-pass over the raw file, in place.  libconfuse 3.3 miscounts lines
@@ -83,5 +85,58 @@ int cfg_val_relayhost(const char *s, char **host, uint16_t *port,
  * dropped.  Returns a malloc'ed string (never NULL).
  */
 char *cfg_path_join(const char *dir, const char *path);
+
+/* ---- the key table (cfg_keys.c) ----------------------------------- */
+
+struct sealpost_config;
+
+enum cfg_kind {
+	CFG_K_PATH,		/* char *, relative to the file's directory */
+	CFG_K_HOSTNAME,		/* char *, LDH */
+	CFG_K_ADDRESS,		/* char *, mail address or local part */
+	CFG_K_USER,		/* char *, login name or "" */
+	CFG_K_TEXT,		/* char *, printable */
+	CFG_K_LOG,		/* int, stderr | syslog */
+	CFG_K_BOOL,		/* int */
+	CFG_K_UINT,		/* unsigned, plain number */
+	CFG_K_PORT,		/* uint16_t */
+	CFG_K_SECS,		/* unsigned seconds, duration syntax */
+	CFG_K_SECS64,		/* uint64_t seconds, duration syntax */
+	CFG_K_SIZE,		/* uint64_t bytes, k/M/G */
+	CFG_K_MILLIS,		/* unsigned milliseconds */
+	CFG_K_RELAYHOST,	/* relay.host, relay.port, relay.mx_lookup */
+	CFG_K_FORWARDER,	/* list element */
+	CFG_K_UBOPT		/* list element */
+};
+
+struct cfg_key {
+	const char    *section;	/* NULL: top level */
+	const char    *name;
+	enum cfg_kind  kind;
+	size_t         off;	/* offsetof(struct sealpost_config, ...) */
+	uint64_t       min, max;
+};
+
+extern const struct cfg_key cfg_keys[];
+extern const size_t cfg_nkeys;
+
+/* The key called name in section (NULL: top level), or NULL. */
+const struct cfg_key *cfg_key_find(const char *section, const char *name);
+/*
+ * Check value for key k and store it into cfg; relative paths are taken
+ * from basedir.  Returns 0, or -1 with cfg unchanged.  For relayhost
+ * host, relay.port stays 0 when no port was written.
+ */
+int cfg_key_store(const struct cfg_key *k, const char *value,
+    struct sealpost_config *cfg, const char *basedir);
+/* "key: invalid <type> '<value>' (expected ...)", value made printable. */
+void cfg_key_complain(const struct cfg_key *k, const char *value, char *out,
+    size_t outlen);
+/* Fill the defaults that need no environment (all but paths relative to
+ * the config file and myhostname). */
+void cfg_set_defaults(struct sealpost_config *cfg);
+/* gethostname(), fully qualified through getaddrinfo() if possible;
+ * malloc'ed, or NULL if no usable name. */
+char *cfg_default_hostname(void);
 
 #endif

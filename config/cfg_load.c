@@ -3,10 +3,10 @@
  * sealpost_config.
  *
  * Design:
- *  - One table (cfg_keys) names every key, its section, its type, where
- *    it lands in the struct and its range.  The libconfuse option arrays
- *    are generated from it, so a key cannot be known to one and not the
- *    other.
+ *  - One table (cfg_keys[], cfg_keys.c) names every key, its section, its
+ *    type, where it lands in the struct and its range.  The libconfuse
+ *    option arrays are generated from it, so a key cannot be known to one
+ *    and not the other.
  *  - Every option is declared to libconfuse as a string with a parse
  *    callback.  The callback runs while libconfuse's lexer still sits on
  *    the value, so cfg->line is the value's line; it converts, range
@@ -25,7 +25,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,101 +50,6 @@ cfg_confuse_free(cfg_t *c)
 #include "config.h"
 #include "util.h"
 
-enum cfg_kind {
-	CFG_K_PATH,		/* char *, relative to the file's directory */
-	CFG_K_HOSTNAME,		/* char *, LDH */
-	CFG_K_ADDRESS,		/* char *, mail address or local part */
-	CFG_K_USER,		/* char *, login name or "" */
-	CFG_K_TEXT,		/* char *, printable */
-	CFG_K_LOG,		/* int, stderr | syslog */
-	CFG_K_BOOL,		/* int */
-	CFG_K_UINT,		/* unsigned, plain number */
-	CFG_K_PORT,		/* uint16_t */
-	CFG_K_SECS,		/* unsigned seconds, duration syntax */
-	CFG_K_SECS64,		/* uint64_t seconds, duration syntax */
-	CFG_K_SIZE,		/* uint64_t bytes, k/M/G */
-	CFG_K_MILLIS,		/* unsigned milliseconds */
-	CFG_K_RELAYHOST,	/* relay.host, relay.port, relay.mx_lookup */
-	CFG_K_FORWARDER,	/* list element */
-	CFG_K_UBOPT		/* list element */
-};
-
-struct cfg_key {
-	const char    *section;	/* NULL: top level */
-	const char    *name;
-	enum cfg_kind  kind;
-	size_t         off;	/* offsetof(struct sealpost_config, ...) */
-	uint64_t       min, max;
-};
-
-#define DAY	86400ULL
-#define OFF(f)	offsetof(struct sealpost_config, f)
-
-static const struct cfg_key cfg_keys[] = {
-	{ NULL, "spool_directory", CFG_K_PATH, OFF(spool_directory), 0, 0 },
-	{ NULL, "run_user", CFG_K_USER, OFF(run_user), 0, 0 },
-	{ NULL, "myhostname", CFG_K_HOSTNAME, OFF(myhostname), 0, 0 },
-	{ NULL, "postmaster", CFG_K_ADDRESS, OFF(postmaster), 0, 0 },
-	{ NULL, "log", CFG_K_LOG, OFF(log_syslog), 0, 0 },
-	{ NULL, "delivery_threads", CFG_K_UINT, OFF(delivery_threads), 0, 256 },
-	{ NULL, "destination_concurrency", CFG_K_UINT,
-	  OFF(destination_concurrency), 1, 10000 },
-	{ NULL, "total_concurrency", CFG_K_UINT, OFF(total_concurrency),
-	  1, 100000 },
-	/* RFC 5321 4.5.3.1.8: servers take at least 100; we may send fewer */
-	{ NULL, "destination_rcpt_limit", CFG_K_UINT,
-	  OFF(destination_rcpt_limit), 1, 10000 },
-	{ NULL, "connection_reuse_time", CFG_K_SECS,
-	  OFF(connection_reuse_time), 0, 3600 },
-	{ NULL, "smtp_port", CFG_K_PORT, OFF(smtp_port), 0, 0 },
-	{ NULL, "minimal_backoff", CFG_K_SECS64, OFF(minimal_backoff),
-	  1, 100 * DAY },
-	{ NULL, "maximal_backoff", CFG_K_SECS64, OFF(maximal_backoff),
-	  1, 100 * DAY },
-	{ NULL, "queue_run_delay", CFG_K_SECS64, OFF(queue_run_delay),
-	  1, DAY },
-	{ NULL, "maximal_queue_lifetime", CFG_K_SECS64,
-	  OFF(maximal_queue_lifetime), 0, 100 * DAY },
-	{ NULL, "bounce_queue_lifetime", CFG_K_SECS64,
-	  OFF(bounce_queue_lifetime), 0, 100 * DAY },
-	{ NULL, "delay_warning_time", CFG_K_SECS64, OFF(delay_warning_time),
-	  0, 100 * DAY },
-	{ NULL, "message_size_limit", CFG_K_SIZE, OFF(message_size_limit),
-	  1, 1ULL << 40 },
-	{ NULL, "commit_batch_ms", CFG_K_MILLIS, OFF(commit_batch_ms), 0, 1000 },
-	{ NULL, "tls_ca_file", CFG_K_PATH, OFF(tls_ca_file), 0, 0 },
-	{ NULL, "tls_opportunistic", CFG_K_BOOL, OFF(tls_opportunistic), 0, 0 },
-
-	/* RFC 5321 4.5.3.2 gives the defaults; a day is plenty for any. */
-	{ "timeouts", "connect", CFG_K_SECS, OFF(timeout.connect), 1, DAY },
-	{ "timeouts", "greeting", CFG_K_SECS, OFF(timeout.greeting), 1, DAY },
-	{ "timeouts", "ehlo", CFG_K_SECS, OFF(timeout.ehlo), 1, DAY },
-	{ "timeouts", "starttls", CFG_K_SECS, OFF(timeout.starttls), 1, DAY },
-	{ "timeouts", "mail", CFG_K_SECS, OFF(timeout.mail), 1, DAY },
-	{ "timeouts", "rcpt", CFG_K_SECS, OFF(timeout.rcpt), 1, DAY },
-	{ "timeouts", "data_init", CFG_K_SECS, OFF(timeout.data_init), 1, DAY },
-	{ "timeouts", "data_block", CFG_K_SECS, OFF(timeout.data_block),
-	  1, DAY },
-	{ "timeouts", "data_done", CFG_K_SECS, OFF(timeout.data_done), 1, DAY },
-	{ "timeouts", "quit", CFG_K_SECS, OFF(timeout.quit), 1, DAY },
-
-	{ "relayhost", "host", CFG_K_RELAYHOST, OFF(relay), 0, 0 },
-	{ "relayhost", "sasl_username", CFG_K_TEXT, OFF(relay.sasl_username),
-	  0, 0 },
-	{ "relayhost", "sasl_password_file", CFG_K_PATH,
-	  OFF(relay.sasl_password_file), 0, 0 },
-
-	{ "resolver", "forwarders", CFG_K_FORWARDER, 0, 0, 0 },
-	{ "resolver", "trust_anchor_file", CFG_K_PATH,
-	  OFF(resolver.trust_anchor_file), 0, 0 },
-	{ "resolver", "trust_anchor_auto", CFG_K_BOOL,
-	  OFF(resolver.trust_anchor_auto), 0, 0 },
-	{ "resolver", "unbound_config", CFG_K_PATH,
-	  OFF(resolver.unbound_config), 0, 0 },
-	{ "resolver", "unbound_options", CFG_K_UBOPT, 0, 0, 0 },
-};
-
-#define CFG_NKEYS	(sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 static const char *const cfg_sections[] = { "timeouts", "relayhost",
 	"resolver" };
 #define CFG_NSECTIONS	(sizeof(cfg_sections) / sizeof(cfg_sections[0]))
@@ -159,8 +63,7 @@ struct cfg_ctx {
 	char       *err;
 	size_t      errlen;
 	int         failed;
-	unsigned    line[CFG_NKEYS];	/* where each key was set; 0: not */
-	int         relay_port_given;
+	unsigned    line[CFG_MAX_KEYS];	/* where each key was set; 0: not */
 };
 
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -200,147 +103,6 @@ cfg_fail(struct cfg_ctx *ctx, unsigned line, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const struct cfg_key *
-cfg_key_find(const char *section, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < CFG_NKEYS; i++) {
-		const struct cfg_key *k = &cfg_keys[i];
-
-		if (strcmp(k->name, name) != 0)
-			continue;
-		if ((section == NULL) != (k->section == NULL))
-			continue;
-		if (section == NULL || strcmp(section, k->section) == 0)
-			return k;
-	}
-	return NULL;
-}
-
-static const char *
-cfg_kind_expect(const struct cfg_key *k)
-{
-	switch (k->kind) {
-	case CFG_K_PATH: return "a file or directory name";
-	case CFG_K_HOSTNAME: return "a host name of letters, digits, '-' and '.'";
-	case CFG_K_ADDRESS: return "a mail address without spaces";
-	case CFG_K_USER: return "a login name or \"\"";
-	case CFG_K_TEXT: return "printable text";
-	case CFG_K_LOG: return "stderr or syslog";
-	case CFG_K_BOOL: return "yes or no";
-	case CFG_K_PORT: return "1-65535";
-	case CFG_K_RELAYHOST:
-		return "host, host:port, [host] or [host]:port";
-	case CFG_K_FORWARDER: return "an IP address, optionally @port";
-	case CFG_K_UBOPT: return "\"name: value\"";
-	default: return NULL;		/* numbers: range said by caller */
-	}
-}
-
-static const char *
-cfg_kind_name(enum cfg_kind kind)
-{
-	switch (kind) {
-	case CFG_K_SECS: case CFG_K_SECS64: return "duration";
-	case CFG_K_SIZE: return "size";
-	case CFG_K_BOOL: return "boolean";
-	case CFG_K_PORT: return "port";
-	case CFG_K_UINT: case CFG_K_MILLIS: return "number";
-	default: return "value";
-	}
-}
-
-/* Convert and store one value; -1 means "say it is invalid". */
-static int
-cfg_store(struct cfg_ctx *ctx, const struct cfg_key *k, const char *value)
-{
-	char *base = (char *)ctx->cfg, **sp = (char **)(base + k->off);
-	uint64_t v;
-	uint16_t port;
-	int b;
-
-	switch (k->kind) {
-	case CFG_K_PATH:
-		if (value[0] == '\0' || cfg_val_text(value) < 0)
-			return -1;
-		free(*sp);
-		*sp = cfg_path_join(ctx->basedir, value);
-		return 0;
-	case CFG_K_HOSTNAME:
-	case CFG_K_ADDRESS:
-	case CFG_K_USER:
-	case CFG_K_TEXT:
-		if ((k->kind == CFG_K_HOSTNAME && cfg_val_hostname(value) < 0) ||
-		    (k->kind == CFG_K_ADDRESS && cfg_val_address(value) < 0) ||
-		    (k->kind == CFG_K_USER && cfg_val_user(value) < 0) ||
-		    (k->kind == CFG_K_TEXT &&
-		     (value[0] == '\0' || cfg_val_text(value) < 0)))
-			return -1;
-		free(*sp);
-		*sp = xstrdup(value);
-		return 0;
-	case CFG_K_LOG:
-		if (strcmp(value, "syslog") == 0)
-			ctx->cfg->log_syslog = 1;
-		else if (strcmp(value, "stderr") == 0)
-			ctx->cfg->log_syslog = 0;
-		else
-			return -1;
-		return 0;
-	case CFG_K_BOOL:
-		if (cfg_val_bool(value, &b) < 0)
-			return -1;
-		*(int *)(base + k->off) = b;
-		return 0;
-	case CFG_K_UINT:
-	case CFG_K_SECS:
-	case CFG_K_MILLIS:
-		if ((k->kind == CFG_K_UINT &&
-		     cfg_val_number(value, k->min, k->max, &v) < 0) ||
-		    (k->kind == CFG_K_SECS &&
-		     cfg_val_seconds(value, k->min, k->max, &v) < 0) ||
-		    (k->kind == CFG_K_MILLIS &&
-		     cfg_val_millis(value, k->max, &v) < 0))
-			return -1;
-		*(unsigned *)(base + k->off) = (unsigned)v;
-		return 0;
-	case CFG_K_SECS64:
-		if (cfg_val_seconds(value, k->min, k->max, &v) < 0)
-			return -1;
-		*(uint64_t *)(base + k->off) = v;
-		return 0;
-	case CFG_K_SIZE:
-		if (cfg_val_size(value, k->min, k->max, &v) < 0)
-			return -1;
-		*(uint64_t *)(base + k->off) = v;
-		return 0;
-	case CFG_K_PORT:
-		if (cfg_val_port(value, &port) < 0)
-			return -1;
-		*(uint16_t *)(base + k->off) = port;
-		return 0;
-	case CFG_K_RELAYHOST: {
-		struct cfg_relayhost *r = &ctx->cfg->relay;
-		char *host;
-
-		if (cfg_val_relayhost(value, &host, &port, &b) < 0)
-			return -1;
-		free(r->host);
-		r->host = host;
-		r->port = port;
-		r->mx_lookup = b;
-		ctx->relay_port_given = port != 0;
-		return 0;
-	}
-	case CFG_K_FORWARDER:
-		return cfg_val_forwarder(value);
-	case CFG_K_UBOPT:
-		return cfg_val_unbound_option(value);
-	}
-	return -1;
-}
-
 /* libconfuse parse callback shared by every option. */
 static int
 cfg_value_cb(cfg_t *c, cfg_opt_t *opt, const char *value, void *result)
@@ -349,7 +111,6 @@ cfg_value_cb(cfg_t *c, cfg_opt_t *opt, const char *value, void *result)
 	const char *section = strcmp(c->name, "root") == 0 ? NULL : c->name;
 	const struct cfg_key *k = cfg_key_find(section, opt->name);
 	unsigned line = c->line > 0 ? (unsigned)c->line : 0;
-	char shown[64];
 	size_t idx;
 
 	UTIL_ASSERT(ctx != NULL && k != NULL && value != NULL);
@@ -360,27 +121,11 @@ cfg_value_cb(cfg_t *c, cfg_opt_t *opt, const char *value, void *result)
 		    k->name, ctx->line[idx]);
 		return -1;
 	}
-	if (cfg_store(ctx, k, value) < 0) {
-		const char *expect = cfg_kind_expect(k);
+	if (cfg_key_store(k, value, ctx->cfg, ctx->basedir) < 0) {
+		char why[256];
 
-		util_printable(value, strlen(value), shown, sizeof(shown));
-		if (expect != NULL)
-			cfg_fail(ctx, line, "%s: invalid %s '%s' (expected %s)",
-			    k->name, cfg_kind_name(k->kind), shown, expect);
-		else if (k->kind == CFG_K_UINT || k->kind == CFG_K_MILLIS)
-			cfg_fail(ctx, line, "%s: invalid number '%s' (expected "
-			    "%llu-%llu)", k->name, shown,
-			    (unsigned long long)k->min,
-			    (unsigned long long)k->max);
-		else if (k->kind == CFG_K_SIZE)
-			cfg_fail(ctx, line, "%s: invalid size '%s' (expected "
-			    "bytes, or a number with k, M or G, at least %llu)",
-			    k->name, shown, (unsigned long long)k->min);
-		else
-			cfg_fail(ctx, line, "%s: invalid duration '%s' (expected "
-			    "%llus to %llus, e.g. 30s, 5m, 4h, 5d)", k->name,
-			    shown, (unsigned long long)k->min,
-			    (unsigned long long)k->max);
+		cfg_key_complain(k, value, why, sizeof(why));
+		cfg_fail(ctx, line, "%s", why);
 		return -1;
 	}
 	if (ctx->line[idx] == 0)
@@ -447,73 +192,6 @@ cfg_error_cb(cfg_t *c, const char *fmt, va_list ap)
 	cfg_vfail(ctx, line, fmt, ap);
 }
 
-/* ---- defaults ------------------------------------------------------- */
-
-/* gethostname(), made fully qualified through the resolver if we can. */
-static char *
-cfg_default_hostname(void)
-{
-	char name[256];
-	struct addrinfo hints, *res = NULL;
-	char *out = NULL;
-
-	if (gethostname(name, sizeof(name)) < 0)
-		return NULL;
-	name[sizeof(name) - 1] = '\0';
-	if (strchr(name, '.') == NULL) {
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_flags = AI_CANONNAME;
-		if (getaddrinfo(name, NULL, &hints, &res) == 0 && res != NULL &&
-		    res->ai_canonname != NULL &&
-		    strchr(res->ai_canonname, '.') != NULL &&
-		    cfg_val_hostname(res->ai_canonname) == 0)
-			out = xstrdup(res->ai_canonname);
-		if (res != NULL)
-			freeaddrinfo(res);
-	}
-	if (out == NULL && cfg_val_hostname(name) == 0)
-		out = xstrdup(name);
-	return out;
-}
-
-static void
-cfg_set_defaults(struct sealpost_config *cfg)
-{
-	cfg->run_user = xstrdup("");
-	cfg->postmaster = xstrdup("postmaster");
-	cfg->log_syslog = 0;
-	cfg->delivery_threads = 0;
-	cfg->destination_concurrency = 20;
-	cfg->total_concurrency = 200;
-	cfg->destination_rcpt_limit = 50;
-	cfg->connection_reuse_time = 5;
-	cfg->smtp_port = 25;
-	cfg->timeout.connect = 30;
-	cfg->timeout.greeting = 300;
-	cfg->timeout.ehlo = 300;
-	cfg->timeout.starttls = 300;
-	cfg->timeout.mail = 300;
-	cfg->timeout.rcpt = 300;
-	cfg->timeout.data_init = 120;
-	cfg->timeout.data_block = 180;
-	cfg->timeout.data_done = 600;
-	cfg->timeout.quit = 60;
-	cfg->relay.port = 25;
-	cfg->relay.mx_lookup = 1;
-	cfg->minimal_backoff = 300;
-	cfg->maximal_backoff = 4000;
-	cfg->queue_run_delay = 60;
-	cfg->maximal_queue_lifetime = 5 * DAY;
-	cfg->bounce_queue_lifetime = 5 * DAY;
-	cfg->delay_warning_time = 0;
-	cfg->message_size_limit = 50ULL * 1024 * 1024;
-	cfg->commit_batch_ms = 2;
-	cfg->tls_ca_file = xstrdup("/etc/ssl/certs/ca-certificates.crt");
-	cfg->tls_opportunistic = 1;
-	cfg->resolver.trust_anchor_file = xstrdup("/usr/share/dns/root.key");
-	cfg->resolver.trust_anchor_auto = 0;
-}
-
 /* ---- the parse ------------------------------------------------------ */
 
 static char **
@@ -572,18 +250,18 @@ cfg_check_across(struct cfg_ctx *ctx)
 		return -1;
 	}
 	/* Submission port when authenticating, as config.h promises. */
-	if (r->host != NULL && !ctx->relay_port_given)
-		r->port = r->sasl_username != NULL ? 587 : 25;
+	if (r->port == 0)
+		r->port = r->host != NULL && r->sasl_username != NULL ? 587 : 25;
 	return 0;
 }
 
 static cfg_opt_t *
 cfg_build_opts(const char *section, cfg_opt_t *subs[CFG_NSECTIONS])
 {
-	cfg_opt_t *opts = xcalloc(CFG_NKEYS + CFG_NSECTIONS + 1, sizeof(*opts));
+	cfg_opt_t *opts = xcalloc(cfg_nkeys + CFG_NSECTIONS + 1, sizeof(*opts));
 	size_t i, n = 0;
 
-	for (i = 0; i < CFG_NKEYS; i++) {
+	for (i = 0; i < cfg_nkeys; i++) {
 		const struct cfg_key *k = &cfg_keys[i];
 
 		if ((section == NULL) != (k->section == NULL) ||
@@ -843,36 +521,4 @@ cfg_defaults(void)
 		    "myhostname");
 	free(cwd);
 	return cfg;
-}
-
-static void
-cfg_free_list(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-void
-cfg_free(struct sealpost_config *cfg)
-{
-	if (cfg == NULL)
-		return;
-	free(cfg->path);
-	free(cfg->spool_directory);
-	free(cfg->run_user);
-	free(cfg->myhostname);
-	free(cfg->postmaster);
-	free(cfg->tls_ca_file);
-	free(cfg->relay.host);
-	free(cfg->relay.sasl_username);
-	free(cfg->relay.sasl_password_file);
-	cfg_free_list(cfg->resolver.forwarders, cfg->resolver.nforwarders);
-	free(cfg->resolver.trust_anchor_file);
-	free(cfg->resolver.unbound_config);
-	cfg_free_list(cfg->resolver.unbound_options,
-	    cfg->resolver.nunbound_options);
-	free(cfg);
 }
