@@ -126,6 +126,8 @@ void queue_txn_update_rcpt(queue_txn *t, const char *qid, size_t idx,
     const struct queue_rcpt *r);
 void queue_txn_set_flags(queue_txn *t, const char *qid, unsigned flags);
 void queue_txn_delete(queue_txn *t, const char *qid);
+/* Discard a transaction that will not be committed (NULL ok). */
+void queue_txn_free(queue_txn *t);
 /*
  * Hand t to the store thread (it takes ownership).  When the commit is
  * durable (rc 0) or failed and rolled back (rc -1, e.g. disk full),
@@ -134,6 +136,15 @@ void queue_txn_delete(queue_txn *t, const char *qid);
  */
 void queue_store_commit(queue_store *s, queue_txn *t, util_chan *chan,
     void (*done)(void *arg, int rc), void *arg);
+
+/* Counters since open, for monitoring and tests: commits < txns means
+ * group commit is sharing fsyncs. */
+struct queue_store_stats {
+	uint64_t commits;	/* successful COMMITs */
+	uint64_t txns;		/* transactions processed */
+	uint64_t failed_txns;	/* of which reported rc -1 */
+};
+void queue_store_get_stats(queue_store *s, struct queue_store_stats *out);
 
 /* Load one message with its body; cb(arg, msg or NULL) on chan's loop,
  * cb owns msg. */
@@ -151,6 +162,17 @@ void queue_store_scan(queue_store *s, util_chan *chan,
  */
 void queue_store_import_maildrop(queue_store *s, util_chan *chan,
     void (*cb)(void *arg, struct queue_msg *m), void *arg);
+
+/*
+ * For command-line tools (mailq): open spool_dir/queue.db read-only,
+ * without the store thread, and call cb once per message envelope (no
+ * body; m is only valid during the call).  A missing database is an
+ * empty queue.  0, or -1 with err (cb may have run for part of the
+ * queue).  Needs read access to the spool (the daemon's user or root).
+ */
+int queue_list_read(const char *spool_dir,
+    void (*cb)(void *arg, const struct queue_msg *m), void *arg,
+    char *err, size_t errlen);
 
 /* ---- maildrop files (the sendmail -> daemon hand-off) ------------------- */
 
