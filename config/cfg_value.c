@@ -6,6 +6,12 @@
  * globals, no I/O) so the unit tests can drive them from tables.  All
  * numbers go through util_parse_uint, so signs, spaces, hex and overflow
  * are refused rather than wrapped.
+ *
+ * XXX util_parse_uint(s, len, max, ...) computes (max - digit) and so
+ * wraps when max < 9: every call here passes a large max and applies
+ * the real bound afterwards.  This is also why durations are not parsed
+ * with util_parse_duration(), which passes max / unit (0 for "2w" with a
+ * one-day limit).
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -39,28 +45,51 @@ cfg_val_number(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	uint64_t v;
 
-	if (util_parse_uint(s, strlen(s), max, &v) < 0 || v < min)
+	if (util_parse_uint(s, strlen(s), UINT64_MAX, &v) < 0 || v < min ||
+	    v > max)
 		return -1;
 	*out = v;
+	return 0;
+}
+
+/* digits times unit, within [min, max] */
+static int
+cfg_val_scaled(const char *s, size_t digits, uint64_t unit, uint64_t min,
+    uint64_t max, uint64_t *out)
+{
+	uint64_t v;
+
+	if (util_parse_uint(s, digits, UINT64_MAX, &v) < 0 || v > max / unit ||
+	    v * unit < min)
+		return -1;
+	*out = v * unit;
 	return 0;
 }
 
 int
 cfg_val_seconds(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-	uint64_t v;
+	size_t len = strlen(s), digits = len;
+	uint64_t unit = 1;
 
-	if (util_parse_duration(s, max, &v) < 0 || v < min)
+	if (len == 0)
 		return -1;
-	*out = v;
-	return 0;
+	switch (s[len - 1]) {	/* the util_parse_duration units */
+	case 's': unit = 1; digits--; break;
+	case 'm': unit = 60; digits--; break;
+	case 'h': unit = 3600; digits--; break;
+	case 'd': unit = 86400; digits--; break;
+	case 'w': unit = 7 * 86400; digits--; break;
+	default: break;
+	}
+	return cfg_val_scaled(s, digits, unit, min, max, out);
 }
 
 int
 cfg_val_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	size_t len = strlen(s), digits = len;
-	uint64_t unit = 1, v;
+	uint64_t unit = 1;
 
 	if (len == 0)
 		return -1;
@@ -70,10 +99,7 @@ cfg_val_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	case 'g': case 'G': unit = 1024 * 1024 * 1024; digits--; break;
 	default: break;
 	}
-	if (util_parse_uint(s, digits, max / unit, &v) < 0 || v * unit < min)
-		return -1;
-	*out = v * unit;
-	return 0;
+	return cfg_val_scaled(s, digits, unit, min, max, out);
 }
 
 int
@@ -83,7 +109,7 @@ cfg_val_millis(const char *s, uint64_t max, uint64_t *out)
 
 	if (len > 2 && s[len - 2] == 'm' && s[len - 1] == 's')
 		len -= 2;
-	return util_parse_uint(s, len, max, out);
+	return cfg_val_scaled(s, len, 1, 0, max, out);
 }
 
 int
