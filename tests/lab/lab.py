@@ -1,0 +1,649 @@
+"""lab.py - the hermetic integration lab: namespace, DNS, PKI, receivers, sealpost.
+
+Every integration test runs against real components inside a private
+network namespace with only a loopback interface:
+
+    nsd (several instances) serving a private DNS tree from "." down,
+        signed with ldns-signzone; the lab root KSK is the trust anchor
+    a lab CA (tests/lab/pki/labca.py) issuing the receivers' certificates
+    aiosmtpd receivers (tests/lab/receiver.py) playing the remote MXes
+    sealpost itself: build/mta/sealpostd, build/mta/sendmail
+
+Typical use (see tests/integration/run_tests.py):
+
+    import lab
+    lab.enter_namespace()              # re-exec this program inside a new
+                                       # netns; returns only inside it
+    with lab.Lab("integration") as L:  # generates and starts everything
+        L.start_daemon()
+        L.sendmail(["bob@twomx.test"], L.message("bob@twomx.test"))
+        msgs = L.receiver("twomx-mx1").wait(1, timeout=20)
+
+Environment:
+    SEALPOST_BUILD      binary directory (default <repo>/build)
+    SEALPOST_LAB_RUN    parent of run directories (default tests/lab/run)
+    SEALPOST_LAB_KEEP   1: keep the run directory even when all went well
+    SEALPOST_LAB_TIMEOUT  overall limit in seconds for the namespaced child
+                        (default 900); on expiry everything is killed
+
+Every wait is bounded.  Only processes this module started are signalled,
+by PID; the namespace wrapper finally kills what is left inside the
+namespace (all of it ours) and deletes the namespace.
+"""
+
+import email.utils
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+
+LAB_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(LAB_DIR))
+sys.path[:0] = [os.path.join(LAB_DIR, "dns"), os.path.join(LAB_DIR, "pki"), LAB_DIR]
+
+import labca      # noqa: E402
+import labdns     # noqa: E402
+import topology   # noqa: E402
+import ubprobe    # noqa: E402
+
+PYTHON = "/usr/bin/python3"          # Debian's: has aiosmtpd and cryptography
+NETNS_ENV = "SEALPOST_LAB_NETNS"
+START_TIMEOUT = 15.0                 # seconds for any lab server to be ready
+
+
+class LabError(Exception):
+    pass
+
+
+def build_dir():
+    return os.path.abspath(os.environ.get("SEALPOST_BUILD") or os.path.join(REPO, "build"))
+
+
+def log(msg):
+    sys.stderr.write("lab: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    """Poll pred() until true or timeout seconds pass; returns pred's value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise LabError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def tail(path, nlines=40):
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return "(no %s)" % path
+    return "\n".join(lines[-nlines:])
+
+
+# --------------------------------------------------------------------------
+# network namespace
+
+
+def _ns_pids(ns):
+    r = subprocess.run(["ip", "netns", "pids", ns], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True, timeout=10)
+    return [int(p) for p in r.stdout.split() if p.isdigit()]
+
+
+def _kill_namespace(ns):
+    """Kill what is left in our private namespace, then delete it."""
+    for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+        pids = _ns_pids(ns)
+        if not pids:
+            break
+        for p in pids:
+            try:
+                os.kill(p, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while _ns_pids(ns) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    subprocess.run(["ip", "netns", "del", ns], timeout=10,
+                   stderr=subprocess.DEVNULL)
+
+
+def in_namespace():
+    return bool(os.environ.get(NETNS_ENV))
+
+
+def enter_namespace(argv=None):
+    """Re-run this program (sys.argv) inside a fresh lab namespace.
+
+    Returns at once when already inside.  Otherwise creates the namespace,
+    runs the child with an overall time limit, cleans up and exits with the
+    child's status; it never returns.
+    """
+    if in_namespace():
+        return
+    if os.geteuid() != 0:
+        sys.stderr.write("lab: needs root (ip netns add, binding port 25/53); "
+                         "run as root or under sudo\n")
+        sys.exit(2)
+    argv = argv or sys.argv
+    ns = "sealpost-lab-%d" % os.getpid()
+    limit = float(os.environ.get("SEALPOST_LAB_TIMEOUT", "900"))
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+    child = None
+    rc = 1
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True,
+                       timeout=10)
+        env = dict(os.environ, **{NETNS_ENV: ns})
+        child = subprocess.Popen(["ip", "netns", "exec", ns, PYTHON] + list(argv),
+                                 env=env)
+
+        def forward(signum, frame):
+            if child.poll() is None:
+                child.send_signal(signum)
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        try:
+            rc = child.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            sys.stderr.write("lab: overall time limit %.0fs hit, killing the lab\n"
+                             % limit)
+            child.kill()
+            child.wait(timeout=10)
+            rc = 124
+    finally:
+        if child is not None and child.poll() is None:
+            child.kill()
+            child.wait(timeout=10)
+        _kill_namespace(ns)
+    sys.exit(rc if rc >= 0 else 128 - rc)
+
+
+# --------------------------------------------------------------------------
+# processes
+
+
+class Proc:
+    """A process the lab started; output goes to logs/<name>.log."""
+
+    def __init__(self, name, argv, logpath, env=None):
+        self.name = name
+        self.argv = argv
+        self.logpath = logpath
+        self.logf = open(logpath, "ab")
+        self.logf.write(("--- %s start: %s\n" % (time.strftime("%H:%M:%S"),
+                                                 " ".join(argv))).encode())
+        self.logf.flush()
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
+                                  stderr=subprocess.STDOUT, env=env,
+                                  start_new_session=True)
+        self.pid = self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def returncode(self):
+        return self.p.poll()
+
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def stop(self, timeout=5.0):
+        """SIGTERM, wait, then SIGKILL.  Returns the exit status."""
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                log("%s (pid %d) ignored SIGTERM for %.0fs, killing"
+                    % (self.name, self.pid, timeout))
+                self.p.kill()
+                self.p.wait(timeout=5)
+        self.logf.close()
+        return self.p.returncode
+
+
+def _dns_query(addr, qname, qtype=6, timeout=0.5):
+    """One UDP query; True when any well-formed reply arrives."""
+    labels = b"".join(bytes([len(x)]) + x.encode() for x in qname.strip(".").split(".")
+                      if x)
+    qid = os.getpid() & 0xffff
+    pkt = struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0) + labels + b"\0" + \
+        struct.pack("!HH", qtype, 1)
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.sendto(pkt, (addr, 53))
+            data = s.recv(4096)
+        except OSError:
+            return False
+    return len(data) >= 12 and struct.unpack("!H", data[:2])[0] == qid
+
+
+# --------------------------------------------------------------------------
+# receivers
+
+
+class Receiver:
+    """Read access to one receiver's spool."""
+
+    def __init__(self, lab, host, spool):
+        self.lab = lab
+        self.host = host
+        self.name = host.name
+        self.spool = spool
+        self.proc = None
+
+    def _jsons(self):
+        return sorted(glob.glob(os.path.join(self.spool, "*.json")))
+
+    def count(self):
+        return len(self._jsons())
+
+    def messages(self):
+        """All spooled messages (JSON records), oldest first."""
+        out = []
+        for p in self._jsons():
+            with open(p) as f:
+                out.append(json.load(f))
+        out.sort(key=lambda m: m["seq"])
+        return out
+
+    def events(self, kind=None):
+        path = os.path.join(self.spool, "events.jsonl")
+        try:
+            with open(path) as f:
+                evs = [json.loads(line) for line in f if line.strip()]
+        except OSError:
+            return []
+        return [e for e in evs if kind is None or e["event"] == kind]
+
+    def wait(self, n, timeout=20.0):
+        """Wait until at least n messages are spooled; returns them all.
+
+        Fails early (LabError) when the daemon was expected to run and died.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            c = self.count()
+            if c >= n:
+                return self.messages()
+            self.lab.check_daemon()
+            if time.monotonic() >= deadline:
+                raise LabError("receiver %s: %d of %d messages after %.0fs\n"
+                               "--- sealpostd log tail:\n%s"
+                               % (self.name, c, n, timeout, self.lab.daemon_log_tail()))
+            time.sleep(0.05)
+
+    def clear(self):
+        for p in glob.glob(os.path.join(self.spool, "*")):
+            if not p.endswith("events.jsonl"):
+                os.unlink(p)
+
+
+# --------------------------------------------------------------------------
+# the lab
+
+
+class Lab:
+    def __init__(self, name="lab", topo=topology, rundir=None):
+        if not in_namespace():
+            raise LabError("Lab() must run inside the lab namespace "
+                           "(call lab.enter_namespace() first)")
+        self.topo = topo
+        base = os.environ.get("SEALPOST_LAB_RUN") or os.path.join(LAB_DIR, "run")
+        self.rundir = os.path.abspath(rundir or os.path.join(
+            base, "%s-%s-%d" % (name, time.strftime("%Y%m%d-%H%M%S"), os.getpid())))
+        self.build = build_dir()
+        self.procs = []
+        self.receivers = {}
+        self.daemon = None
+        self.daemon_expected = False
+        self.conf = None
+        self.dns = None
+        self.ca = None
+        self.rogue_ca = None
+        self.failed = False
+        self._msgseq = 0
+
+    # -- paths
+    def path(self, *parts):
+        return os.path.join(self.rundir, *parts)
+
+    def bin(self, rel):
+        return os.path.join(self.build, rel)
+
+    def cert_path(self, name):
+        """PEM of the lab certificate called name (for labdns.tlsa())."""
+        return self.path("pki", name + ".pem")
+
+    # -- lifecycle
+    def __enter__(self):
+        try:
+            self.up()
+        except BaseException:
+            self.failed = True
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, et, ev, tb):
+        if et is not None:
+            self.failed = True
+        self.down()
+        return False
+
+    def up(self):
+        t0 = time.monotonic()
+        for d in ("logs", "pids", "spool", "pki", "dns"):
+            os.makedirs(self.path(d), exist_ok=True)
+        log("run directory %s" % self.rundir)
+        self._make_pki()
+        self.dns = labdns.build(self.path("dns"), self.topo.SERVERS, self.topo.ZONES,
+                                ctx=self)
+        self._add_addresses()
+        self._start_dns()
+        self._start_receivers()
+        self.write_config()
+        self._write_summary()
+        log("up in %.1fs" % (time.monotonic() - t0))
+
+    def down(self):
+        if self.daemon is not None:
+            self.daemon_expected = False
+            self.daemon.stop(timeout=10)
+        for p in reversed(self.procs):
+            p.stop()
+        self.procs = []
+        if not self.failed and os.environ.get("SEALPOST_LAB_KEEP") != "1":
+            shutil.rmtree(self.rundir, ignore_errors=True)
+        else:
+            log("kept run directory %s" % self.rundir)
+
+    def spawn(self, name, argv, env=None):
+        p = Proc(name, argv, self.path("logs", name + ".log"), env=env)
+        self.procs.append(p)
+        return p
+
+    # -- PKI
+    def _make_pki(self):
+        d = self.path("pki")
+        self.ca = labca.CA.create(d, "labca")
+        self.rogue_ca = labca.CA.create(d, "rogueca", cn="Untrusted Rogue CA")
+        labca.write_bundle(os.path.join(d, "ca-bundle.pem"), [self.ca])
+        for h in self.topo.MAILHOSTS:
+            if h.certnames:
+                self.ca.issue(h.name, h.certnames)
+
+    def issue_cert(self, basename, names, ca=None, **kw):
+        """Issue another certificate (e.g. expired=True, or ca=lab.rogue_ca);
+        returns (chain_path, key_path)."""
+        return (ca or self.ca).issue(basename, names, **kw)
+
+    # -- DNS
+    def _add_addresses(self):
+        addrs = set()
+        for h in self.topo.MAILHOSTS:
+            addrs.update(a for a in h.addrs if ":" in a)
+        addrs.update(s.addr for s in self.topo.SERVERS if ":" in s.addr)
+        for a in sorted(addrs):
+            subprocess.run(["ip", "addr", "add", a + "/128", "dev", "lo", "nodad"],
+                           check=True, timeout=10)
+
+    def _start_dns(self):
+        for s in self.topo.SERVERS:
+            if s.kind == "blackhole":
+                d = self.dns["blackhole"][s.name]
+                pidfile = os.path.join(d, "blackhole.pid")
+                p = self.spawn("dns-" + s.name, [PYTHON, os.path.join(
+                    LAB_DIR, "dns", "blackhole.py"), s.addr, "--pidfile", pidfile,
+                    "--log", os.path.join(d, "blackhole.log")])
+                wait_until(lambda: os.path.exists(pidfile) or not p.alive(),
+                           START_TIMEOUT, what="blackhole " + s.name)
+                if not p.alive():
+                    raise LabError("blackhole %s died:\n%s" % (s.name, tail(p.logpath)))
+                continue
+            conf = self.dns["nsd"][s.name]
+            r = subprocess.run(["nsd-checkconf", conf], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, timeout=30)
+            if r.returncode != 0:
+                raise LabError("nsd-checkconf %s: %s" % (conf, r.stdout))
+            self.spawn("nsd-" + s.name, ["nsd", "-d", "-c", conf])
+        for s in self.topo.SERVERS:
+            if s.kind != "nsd":
+                continue
+            zone = next(z.name for z in self.topo.ZONES if z.server is s)
+            p = next(x for x in self.procs if x.name == "nsd-" + s.name)
+            wait_until(lambda: _dns_query(s.addr, zone) or not p.alive(),
+                       START_TIMEOUT, what="nsd %s on %s" % (s.name, s.addr))
+            if not p.alive():
+                raise LabError("nsd %s died:\n%s\n%s" % (
+                    s.name, tail(p.logpath), tail(os.path.join(
+                        os.path.dirname(self.dns["nsd"][s.name]), "nsd.log"))))
+
+    def resolve(self, name, rrtype, options=()):
+        """Validating lookup with libunbound configured as sealpost is."""
+        return ubprobe.resolve(name, rrtype, self.dns["trust_anchor"],
+                               self.unbound_options() + list(options))
+
+    def unbound_options(self):
+        """The unbound options sealpost gets in the lab (resolver section).
+
+        "test." is one of libunbound's built-in empty local zones.  The
+        obvious 'local-zone: "test." nodefault' does not work through
+        ub_ctx_set_option() in libunbound 1.17: its nodefault branch keeps
+        the whole value ("test. nodefault") as the zone name, and quotes
+        are kept literally.  A transparent local zone of the same name
+        replaces the built-in one and lets queries through to recursion
+        (and validation), so that is what the lab uses.
+
+        infra-cache-max-rtt caps unbound's retransmit timeout (default
+        120 s) so a lookup in timeout.test gives up after ~2 s instead of
+        ~17 s; every real answer in the lab arrives within milliseconds.
+        """
+        return ["root-hints: " + self.dns["root_hints"],
+                "do-not-query-localhost: no",
+                "local-zone: test. transparent",
+                "infra-cache-max-rtt: 1000"]
+
+    # -- receivers
+    def _start_receivers(self):
+        for h in self.topo.MAILHOSTS:
+            self.start_receiver(h)
+        for r in self.receivers.values():
+            self._wait_receiver(r)
+
+    def start_receiver(self, host, wait=False):
+        """Start (or restart) the receiver for a topology.MailHost."""
+        spool = self.path("spool", host.name)
+        pidfile = self.path("pids", "receiver-%s.pid" % host.name)
+        if os.path.exists(pidfile):
+            os.unlink(pidfile)
+        argv = [PYTHON, os.path.join(LAB_DIR, "receiver.py"), "--name", host.name,
+                "--spool", spool, "--pidfile", pidfile,
+                "--hostname", host.certnames[0] if host.certnames else host.name]
+        for a in host.addrs:
+            argv += ["--listen", a]
+        if host.certnames:
+            argv += ["--starttls", self.path("pki", host.name + ".chain.pem"),
+                     self.path("pki", host.name + ".key")]
+        argv += host.args
+        r = self.receivers.get(host.name) or Receiver(self, host, spool)
+        r.pidfile = pidfile
+        r.proc = self.spawn("receiver-" + host.name, argv)
+        self.receivers[host.name] = r
+        if wait:
+            self._wait_receiver(r)
+        return r
+
+    def _wait_receiver(self, r):
+        wait_until(lambda: os.path.exists(r.pidfile) or not r.proc.alive(),
+                   START_TIMEOUT, what="receiver " + r.name)
+        if not r.proc.alive():
+            raise LabError("receiver %s died:\n%s" % (r.name, tail(r.proc.logpath)))
+
+    def receiver(self, name):
+        return self.receivers[name]
+
+    # -- sealpost configuration
+    def write_config(self, settings=None, unbound_options=(), extra=""):
+        """Write <run>/sealpost.conf for the lab and return its path.
+
+        settings: dict key -> value text written verbatim ("2s", '"x"');
+        overrides or adds top-level keys.  unbound_options are appended to
+        the lab's own.  extra: raw text appended at the end.
+        """
+        def q(s):
+            return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
+
+        base = {
+            "spool_directory": q(self.path("sealpost-spool")),
+            "run_user": q(""),
+            "myhostname": q(self.topo.RELAY_HOSTNAME),
+            "log": "stderr",
+            "smtp_port": "25",
+            "minimal_backoff": "2s",
+            "maximal_backoff": "4s",
+            "queue_run_delay": "1s",
+            "tls_ca_file": q(self.path("pki", "ca-bundle.pem")),
+        }
+        base.update(settings or {})
+        lines = ["# sealpost lab configuration, generated by tests/lab/lab.py"]
+        lines += ["%s = %s" % kv for kv in base.items()]
+        opts = self.unbound_options() + list(unbound_options)
+        lines += ["resolver {",
+                  "\ttrust_anchor_file = %s" % q(self.dns["trust_anchor"]),
+                  "\tunbound_options = {",
+                  ",\n".join("\t\t%s" % q(o) for o in opts),
+                  "\t}",
+                  "}"]
+        if extra:
+            lines.append(extra)
+        os.makedirs(self.path("sealpost-spool"), exist_ok=True)
+        self.conf = self.path("sealpost.conf")
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return self.conf
+
+    def _write_summary(self):
+        summary = {
+            "rundir": self.rundir, "build": self.build, "conf": self.conf,
+            "trust_anchor": self.dns["trust_anchor"],
+            "root_hints": self.dns["root_hints"],
+            "ca_bundle": self.path("pki", "ca-bundle.pem"),
+            "dns_servers": {s.name: [s.addr, s.nsname, s.kind]
+                            for s in self.topo.SERVERS},
+            "zones": {z.name: {"server": z.server.name, "signed": z.signed,
+                               "sig": z.sig, "file": z.path}
+                      for z in self.topo.ZONES},
+            "receivers": {h.name: {"addrs": h.addrs, "tls": bool(h.certnames),
+                                   "args": h.args,
+                                   "spool": self.receivers[h.name].spool}
+                          for h in self.topo.MAILHOSTS},
+        }
+        with open(self.path("lab.json"), "w") as f:
+            json.dump(summary, f, indent=1)
+
+    # -- the daemon
+    def daemon_log_path(self):
+        return self.path("logs", "sealpostd.log")
+
+    def daemon_log(self):
+        try:
+            with open(self.daemon_log_path(), encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def daemon_log_tail(self, n=40):
+        return tail(self.daemon_log_path(), n)
+
+    def start_daemon(self, settle=0.5):
+        """Start build/mta/sealpostd -c CONF in the foreground (stderr to
+        logs/sealpostd.log).  Raises if it exits within settle seconds."""
+        if self.daemon is not None and self.daemon.alive():
+            raise LabError("sealpostd already running (pid %d)" % self.daemon.pid)
+        if self.daemon in self.procs:
+            self.procs.remove(self.daemon)
+        exe = self.bin("mta/sealpostd")
+        if not os.access(exe, os.X_OK):
+            raise LabError("no sealpostd at %s (set SEALPOST_BUILD)" % exe)
+        self.daemon = self.spawn("sealpostd", [exe, "-c", self.conf])
+        self.daemon_expected = True
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline and self.daemon.alive():
+            time.sleep(0.05)
+        self.check_daemon()
+        return self.daemon
+
+    def check_daemon(self):
+        """Raise LabError if sealpostd should be running but is not."""
+        if self.daemon_expected and self.daemon is not None and not self.daemon.alive():
+            self.daemon_expected = False
+            raise LabError("sealpostd exited unexpectedly with status %s\n"
+                           "--- sealpostd log tail:\n%s"
+                           % (self.daemon.returncode(), self.daemon_log_tail()))
+
+    def stop_daemon(self, timeout=15.0):
+        """SIGTERM (clean stop) and wait; returns the exit status."""
+        if self.daemon is None:
+            return None
+        self.daemon_expected = False
+        t0 = time.monotonic()
+        rc = self.daemon.stop(timeout=timeout)
+        if time.monotonic() - t0 >= timeout:
+            raise LabError("sealpostd needed SIGKILL: no clean stop in %.0fs" % timeout)
+        return rc
+
+    def kill_daemon(self):
+        """SIGKILL the daemon (crash simulation) and reap it."""
+        if self.daemon is None:
+            return
+        self.daemon_expected = False
+        self.daemon.signal(signal.SIGKILL)
+        self.daemon.p.wait(timeout=10)
+        self.daemon.logf.close()
+
+    # -- submission
+    def message(self, to, subject="lab test", sender=None, headers=None,
+                body="Hello from the sealpost lab.\n"):
+        """A small RFC 5322 message (bytes) with a unique Message-ID."""
+        self._msgseq += 1
+        sender = sender or self.topo.SENDER
+        mid = "<%s.%d@%s>" % (uuid.uuid4().hex, self._msgseq,
+                              sender.rpartition("@")[2] or "lab.test")
+        h = [("From", sender), ("To", to if isinstance(to, str) else ", ".join(to)),
+             ("Subject", subject), ("Date", email.utils.formatdate(localtime=False)),
+             ("Message-ID", mid)]
+        h += list((headers or {}).items())
+        text = "".join("%s: %s\r\n" % kv for kv in h) + "\r\n" + \
+            body.replace("\r\n", "\n").replace("\n", "\r\n")
+        return text.encode()
+
+    def sendmail(self, rcpts, msg, sender=None, timeout=30.0, check=True):
+        """Submit msg via build/mta/sendmail -C CONF -f sender -- rcpts."""
+        exe = self.bin("mta/sendmail")
+        argv = [exe, "-C", self.conf, "-f", sender or self.topo.SENDER, "--"] + list(rcpts)
+        env = dict(os.environ, SEALPOST_POSTDROP=self.bin("queue/sealpost-postdrop"))
+        r = subprocess.run(argv, input=msg, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=timeout)
+        if check and r.returncode != 0:
+            raise LabError("sendmail exited %d: %s" % (
+                r.returncode, r.stderr.decode("utf-8", "replace").strip()))
+        return r
