@@ -222,4 +222,18 @@ struct queue_msg *queue_dsn_build(const struct queue_msg *orig,
     const size_t *idx, size_t n, enum queue_dsn_kind kind,
     const char *rcpt_to, const char *reporting_mta, int64_t now);
 
+/* Biggest original returned in full (RET=FULL); larger ones come back as
+ * headers only, which keeps bounces of huge mail affordable. */
+#define QUEUE_DSN_RETURN_MAX	(10u * 1024 * 1024)
+
+struct queue_dsn_opts {
+	int64_t retry_until;	/* Will-Retry-Until for delay notices; 0 = omit */
+	size_t  return_max;	/* 0 = QUEUE_DSN_RETURN_MAX */
+};
+/* queue_dsn_build with options (opts NULL = defaults). */
+struct queue_msg *queue_dsn_build_opts(const struct queue_msg *orig,
+    const size_t *idx, size_t n, enum queue_dsn_kind kind,
+    const char *rcpt_to, const char *reporting_mta, int64_t now,
+    const struct queue_dsn_opts *opts);
+
 #endif
