@@ -338,9 +338,9 @@ drop_uint(struct drop_cur *c, const char *s, size_t n, uint64_t max,
 	if (c->err)
 		return -1;
 	/* util_parse_uint accepts leading zeros; refuse them so every value
-	 * has one spelling.  XXX the explicit *out > max check is there
-	 * because util_parse_uint lets a single digit above max through
-	 * ((max - d) wraps); drop it once util/parse.c is fixed. */
+	 * has one spelling.  The explicit *out > max check is belt and
+	 * braces: util_parse_uint once let a digit above a small max
+	 * through (fixed in ffbd7d8), and this parser faces local users. */
 	if (util_parse_uint(s, n, max, out) < 0 || *out > max ||
 	    (n > 1 && s[0] == '0')) {
 		c->err = "bad number";
