@@ -183,6 +183,21 @@ check insec.lab mx 0 '^mx_security=insecure' \
     '^host=mx1\.sec\.lab pref=20 rcode=OK security=secure'
 check mx.insec.lab A 0 '^security=insecure' '^addr=127\.0\.0\.30$'
 
+# The same through a sealpost.conf resolver section (-c).
+cat > sealpost.conf <<EOF
+myhostname = smoke.lab
+log = stderr
+resolver {
+	forwarders = { "127.0.0.1@$PORT" }
+	trust_anchor_file = "$DIR/ta.ds"
+	unbound_options = { "do-not-query-localhost: no" }
+}
+EOF
+"$PROBE" -t 20 -c sealpost.conf sec.lab mx >out.txt 2>&1 &&
+    grep -q '^mx_security=secure' out.txt &&
+    { PASS=$((PASS + 1)); echo "ok   -c sealpost.conf"; } ||
+    { FAIL=$((FAIL + 1)); echo "FAIL -c sealpost.conf"; cat out.txt; }
+
 # cancel-then-restart path (-x), twice the work, one answer
 "$PROBE" -x -t 20 -f 127.0.0.1@$PORT -a "$DIR/ta.ds" \
     -o "do-not-query-localhost: no" sec.lab mx >out.txt 2>&1 &&
