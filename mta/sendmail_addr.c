@@ -36,6 +36,7 @@ struct addr_state {
 	int last_word;			/* last token was an atom/quoted word */
 	int gap;			/* CFWS since the last token */
 	int phrase;			/* two words with only CFWS between */
+	int cur_at;			/* an '@' outside <> */
 };
 
 static int
@@ -63,6 +64,7 @@ addr_reset(struct addr_state *st)
 	st->cur.overflow = st->angle.overflow = 0;
 	st->cur.s[0] = st->angle.s[0] = '\0';
 	st->have_angle = st->last_word = st->gap = st->phrase = 0;
+	st->cur_at = 0;
 }
 
 /* A word token (atom run or quoted string) starts: note phrases. */
@@ -85,6 +87,9 @@ addr_flush(struct addr_state *st, sendmail_addr_cb cb, void *arg,
 	if (!st->have_angle && st->phrase)
 		rc = addr_fail(err, errlen,
 		    "display name without <address>");
+	else if (st->have_angle && st->cur_at)
+		rc = addr_fail(err, errlen,
+		    "address before <address> (missing comma?)");
 	else if (a->overflow)
 		rc = addr_fail(err, errlen, "address too long");
 	else if (a->len > 0)
@@ -203,6 +208,8 @@ sendmail_addr_list(const char *s, size_t len, sendmail_addr_cb cb, void *arg,
 				st.in_group = 0;
 			i++;
 		} else if (c == '.' || c == '@') {
+			if (c == '@' && !st.in_angle)
+				st.cur_at = 1;
 			buf_put(b, (char)c);
 			st.last_word = st.gap = 0;
 			i++;
