@@ -91,7 +91,16 @@ make_dsn(qmgr *q, const struct queue_msg *m, const size_t *idx, size_t n,
 		}
 		to = q->cfg->postmaster;
 	}
-	dsn = queue_dsn_build(m, idx, n, kind, to, q->cfg->myhostname, now);
+	{
+		struct queue_dsn_opts opts = { 0, 0 };
+		uint64_t life = (m->flags & QUEUE_MSG_DSN) ? q->dsn_lifetime :
+		    q->lifetime;
+
+		if (kind == QUEUE_DSN_DELAYED)
+			opts.retry_until = m->arrival + (int64_t)life;
+		dsn = queue_dsn_build_opts(m, idx, n, kind, to,
+		    q->cfg->myhostname, now, &opts);
+	}
 	if (dsn != NULL)
 		log_info("%s: sender %s notification: %s", m->qid,
 		    kind == QUEUE_DSN_FAILED ? "non-delivery" :
