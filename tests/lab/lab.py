@@ -291,6 +291,34 @@ class Receiver:
                                % (self.name, c, n, timeout, self.lab.daemon_log_tail()))
             time.sleep(0.05)
 
+    def wait_for(self, pred, timeout=20.0, what="a matching message"):
+        """Wait until some spooled message satisfies pred(record); returns
+        the first that does.  Fails early when the daemon died."""
+        deadline = time.monotonic() + timeout
+        seen = {}
+        while True:
+            for p in self._jsons():
+                if p in seen:
+                    continue
+                try:
+                    with open(p) as f:
+                        seen[p] = json.load(f)
+                except (OSError, ValueError):
+                    continue
+                if pred(seen[p]):
+                    return seen[p]
+            self.lab.check_daemon()
+            if time.monotonic() >= deadline:
+                raise LabError("receiver %s: no %s after %.0fs (%d messages there)\n"
+                               "--- sealpostd log tail:\n%s"
+                               % (self.name, what, timeout, len(seen),
+                                  self.lab.daemon_log_tail()))
+            time.sleep(0.1)
+
+    def wait_message_id(self, message_id, timeout=20.0):
+        return self.wait_for(lambda m: m["message_id"] == message_id, timeout,
+                             "message %s" % message_id)
+
     def clear(self):
         for p in glob.glob(os.path.join(self.spool, "*")):
             if not p.endswith("events.jsonl"):
@@ -623,7 +651,8 @@ class Lab:
     # -- submission
     def message(self, to, subject="lab test", sender=None, headers=None,
                 body="Hello from the sealpost lab.\n"):
-        """A small RFC 5322 message (bytes) with a unique Message-ID."""
+        """A small RFC 5322 message (bytes) with a unique Message-ID;
+        Lab.message_id(msg) gives it back."""
         self._msgseq += 1
         sender = sender or self.topo.SENDER
         mid = "<%s.%d@%s>" % (uuid.uuid4().hex, self._msgseq,
@@ -635,6 +664,15 @@ class Lab:
         text = "".join("%s: %s\r\n" % kv for kv in h) + "\r\n" + \
             body.replace("\r\n", "\n").replace("\n", "\r\n")
         return text.encode()
+
+    @staticmethod
+    def message_id(msg):
+        for line in msg.split(b"\r\n"):
+            if line.lower().startswith(b"message-id:"):
+                return line.split(b":", 1)[1].strip().decode()
+            if not line:
+                break
+        return None
 
     def sendmail(self, rcpts, msg, sender=None, timeout=30.0, check=True):
         """Submit msg via build/mta/sendmail -C CONF -f sender -- rcpts."""
