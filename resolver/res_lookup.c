@@ -58,11 +58,14 @@ answer_status(int err, const struct ub_result *u, struct res_answer *a)
 		return;
 	}
 	if (u->bogus) {
+		const char *why = u->why_bogus ? u->why_bogus :
+		    "validation failed";
+
+		/* the reason quotes DNS data: keep it printable */
 		a->security = RES_BOGUS;
 		a->rcode = RES_FAIL;
-		util_printable(u->why_bogus ? u->why_bogus : "validation failed",
-		    strlen(u->why_bogus ? u->why_bogus : "validation failed"),
-		    a->why_bogus, sizeof(a->why_bogus));
+		util_printable(why, strlen(why), a->why_bogus,
+		    sizeof(a->why_bogus));
 		return;
 	}
 	if (u->secure)

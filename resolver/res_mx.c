@@ -28,7 +28,6 @@
 
 struct res_mx_sub {
 	struct res_query  *owner;	/* the composite query */
-	size_t             host;
 	int                family;
 	struct res_query  *q;		/* outstanding raw lookup, or NULL */
 	enum res_rcode     rcode;
@@ -209,7 +208,6 @@ start_addr_lookups(struct res_query *q)
 			struct res_mx_sub *s = &m->sub[h][f];
 
 			s->owner = q;
-			s->host = h;
 			s->family = f;
 			s->rcode = RES_RETRY;
 			s->security = RES_INSECURE;

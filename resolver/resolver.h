@@ -49,7 +49,10 @@ struct res_answer {
 	int               nxdomain;	/* NOTFOUND because the name is absent */
 	char              qname[RES_NAME_MAX];
 	char              canonname[RES_NAME_MAX];	/* after CNAMEs */
-	/* CNAME chain qname -> ... -> canonname as the validator saw it */
+	/* CNAME chain qname -> ... -> canonname as the validator saw it:
+	 * cname[i] is the target of the i-th CNAME (for a CNAME query,
+	 * cname[0] is the record's target).  A bogus answer has rcode
+	 * RES_FAIL and no records. */
 	size_t            ncname;
 	char              cname[RES_CNAME_MAX][RES_NAME_MAX];
 	char              why_bogus[256];	/* when security == RES_BOGUS */
@@ -102,7 +105,8 @@ struct res_mx_result {
 	enum res_security mx_security;	/* of the MX RRset (after CNAMEs) */
 	char              domain[RES_NAME_MAX];
 	char              canon_domain[RES_NAME_MAX];
-	int               null_mx;	/* RFC 7505: single "0 ." record */
+	int               null_mx;	/* RFC 7505: single "0 ." record;
+					 * rcode is then RES_FAIL */
 	int               implicit;	/* no MX: the domain itself (5321 5.1) */
 	size_t            nhosts;
 	struct res_mx_host hosts[RES_MX_HOSTS_MAX];	/* sorted by pref,
