@@ -30,7 +30,7 @@
 #include "sendmail.h"
 
 #define MAILQ_REASON_MAX	200	/* reason text shown per recipient */
-#define MAILQ_INDENT		"                                                 "
+#define MAILQ_INDENT		"                                                "
 
 struct mailq_state {
 	FILE   *out;
@@ -68,7 +68,7 @@ sendmail_mailq_entry(FILE *out, const struct queue_msg *m)
 	localtime_r(&t, &tm);
 	if (strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm) == 0)
 		when[0] = '\0';
-	fprintf(out, "%-16s%c %8zu %-20s  %s\n", m->qid,
+	fprintf(out, "%-16s%c %8zu %-20s %s\n", m->qid,
 	    (m->flags & QUEUE_MSG_HOLD) ? '!' : ' ', m->size, when,
 	    m->sender[0] != '\0' ? util_printable(m->sender,
 	    strlen(m->sender), safe, sizeof(safe)) : "MAILER-DAEMON");
@@ -178,7 +178,8 @@ mailq_maildrop(struct mailq_state *st, const char *spool)
 			    strerror(errno));
 		return;
 	}
-	qsort(st->seen, st->nseen, sizeof(*st->seen), mailq_cmp);
+	if (st->nseen > 0)
+		qsort(st->seen, st->nseen, sizeof(*st->seen), mailq_cmp);
 	while ((de = readdir(dir)) != NULL) {
 		char err[256];
 		struct queue_msg *m;

@@ -132,13 +132,13 @@ int
 main(int argc, char *argv[])
 {
 	const char *config = NULL;
-	struct sealpost_config *cfg;
+	struct sealpost_config *cfg = NULL;
 	char err[512], qid[QUEUE_ID_LEN + 2], dir[POSTDROP_PATH_MAX + 16];
-	struct queue_msg *m;
+	struct queue_msg *m = NULL;
 	struct passwd *daemon_pw;
 	sigset_t block, old;
 	uid_t uid = getuid();
-	int privileged, toobig, trusted;
+	int privileged, toobig, trusted, rc = EX_SOFTWARE;
 	size_t len;
 	char *image;
 
@@ -174,30 +174,40 @@ main(int argc, char *argv[])
 	if (postdrop_syslog)
 		util_log_open("sealpost/postdrop", 1);
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/maildrop",
-	    cfg->spool_directory) >= sizeof(dir))
-		return postdrop_fail(EX_CONFIG, "spool path too long");
+	    cfg->spool_directory) >= sizeof(dir)) {
+		rc = postdrop_fail(EX_CONFIG, "spool path too long");
+		goto out;
+	}
 	if (!privileged)
 		(void)util_mkdir_p(dir, 0700);	/* trial mode convenience */
 
 	queue_id_new(qid);
 	len = strlen(qid);
 	qid[len] = '\n';
-	if (write(STDOUT_FILENO, qid, len + 1) != (ssize_t)(len + 1))
-		return postdrop_fail(EX_TEMPFAIL, "cannot talk to sendmail: %s",
+	if (write(STDOUT_FILENO, qid, len + 1) != (ssize_t)(len + 1)) {
+		rc = postdrop_fail(EX_TEMPFAIL, "cannot talk to sendmail: %s",
 		    strerror(errno));
+		goto out;
+	}
 	qid[len] = '\0';
 
-	if ((image = postdrop_read(&len, &toobig)) == NULL)
-		return toobig ? postdrop_fail(EX_DATAERR, "message too large") :
+	if ((image = postdrop_read(&len, &toobig)) == NULL) {
+		rc = toobig ? postdrop_fail(EX_DATAERR, "message too large") :
 		    postdrop_fail(EX_TEMPFAIL, "reading the message: %s",
 		    strerror(errno));
+		goto out;
+	}
 	m = queue_drop_parse(image, len, err, sizeof(err));
 	free(image);
-	if (m == NULL)
-		return postdrop_fail(EX_DATAERR, "bad drop image: %s", err);
-	if (strcmp(m->qid, qid) != 0)
-		return postdrop_fail(EX_DATAERR, "bad drop image: queue ID %s "
+	if (m == NULL) {
+		rc = postdrop_fail(EX_DATAERR, "bad drop image: %s", err);
+		goto out;
+	}
+	if (strcmp(m->qid, qid) != 0) {
+		rc = postdrop_fail(EX_DATAERR, "bad drop image: queue ID %s "
 		    "is not the one assigned (%s)", m->qid, qid);
+		goto out;
+	}
 	m->arrival = util_wall_time();
 
 	sigemptyset(&block);
@@ -207,9 +217,13 @@ main(int argc, char *argv[])
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGTSTP);
 	sigprocmask(SIG_BLOCK, &block, &old);
-	if (queue_drop_write(dir, m, err, sizeof(err)) < 0)
-		return postdrop_fail(EX_TEMPFAIL, "message not accepted: %s",
+	if (queue_drop_write(dir, m, err, sizeof(err)) < 0) {
+		/* Whatever the cause (ENOSPC, EIO, EACCES), the message is
+		 * not accepted and trying again later may work. */
+		rc = postdrop_fail(EX_TEMPFAIL, "message not accepted: %s",
 		    err);
+		goto out;
+	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 
 	/* The sender is the user's claim; the real uid is the fact.  Root
@@ -229,7 +243,9 @@ main(int argc, char *argv[])
 			    m->qid, (long)uid, who, m->nrcpt, m->body_len);
 	}
 	postdrop_wakeup(cfg->spool_directory);
+	rc = EX_OK;
+out:
 	queue_msg_free(m);
 	cfg_free(cfg);
-	return EX_OK;
+	return rc;
 }
