@@ -77,6 +77,22 @@ expect 69 "-bs not yet" -- "$SM" -bs </dev/null
 expect 69 "-bd not supported" -- "$SM" -bd </dev/null
 expect 69 "-q without daemon" -- "$SM" -q
 grep -q 'not running' "$tmp/err" && ok "-q says the daemon is not running" || bad "-q message"
+# -q with a stand-in daemon that answers OK and records what it got
+if command -v python3 >/dev/null; then
+	python3 - "$tmp/spool/sealpostd.sock" "$tmp/got" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)
+for _ in range(2):
+    c, _a = s.accept(); line = c.makefile().readline()
+    open(sys.argv[2], "a").write(line); c.sendall(b"OK\n"); c.close()
+PY
+	for _ in 1 2 3 4 5 6 7 8 9 10; do [ -S "$tmp/spool/sealpostd.sock" ] && break; sleep 0.2; done
+	expect 0 "-q with a daemon" -- "$SM" -q
+	expect 0 "-qRsite with a daemon" -- "$SM" -qRexample.org
+	wait
+	[ "$(cat "$tmp/got")" = "$(printf 'FLUSH\nFLUSH example.org')" ] && ok "FLUSH lines sent" || bad "FLUSH lines: $(cat "$tmp/got")"
+	rm -f "$tmp/spool/sealpostd.sock"
+fi
 head -c 4000 /dev/zero | tr '\0' 'x' | fold -w 70 |
 	SEALPOST_CONFIG=$tmp/small.conf expect 65 "message over message_size_limit" -- "$SM" rcpt@example.org
 printf 'x = \n' >"$tmp/broken.conf"
