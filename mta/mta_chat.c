@@ -95,7 +95,8 @@ mta_reply_feed(struct mta_reply *r, const char *buf, size_t len,
 		enum mta_chat_rc rc;
 
 		if (c != '\n') {
-			if (r->linelen >= MTA_REPLY_LINE_MAX) {
+			/* The limit counts text, not the CR of CRLF. */
+			if (r->linelen >= MTA_REPLY_LINE_MAX + (c == '\r')) {
 				*used = i + 1;
 				return mta_reply_invalid(r,
 				    "reply line too long");
@@ -132,7 +133,9 @@ mta_status_parse(const char *text, size_t len, int code, char out[16])
 {
 	size_t i = 0;
 
-	if (len < 5 || text[0] < '2' || text[0] > '5' || text[1] != '.')
+	/* RFC 3463 2: the class is 2, 4 or 5. */
+	if (len < 5 || (text[0] != '2' && text[0] != '4' && text[0] != '5') ||
+	    text[1] != '.')
 		return -1;
 	if (code / 100 != text[0] - '0')
 		return -1;	/* "250 5.1.1" is lying about one of them */

@@ -37,6 +37,14 @@ mta_resolved(void *arg, const struct res_mx_result *res)
 	s->query = NULL;
 	if (s->dead || s->job == NULL)
 		return;
+	/* Checked before the rcode: the resolver may flag a null MX with
+	 * any rcode (it is "unusable data" to a generic caller). */
+	if (res->null_mx) {
+		mta_textf(text, sizeof(text), "Recipient address rejects mail "
+		    "(null MX): domain %s does not accept mail", res->domain);
+		mta_job_fail(s, MTA_BOUNCE, 0, "5.1.10", text);
+		return;
+	}
 	switch (res->rcode) {
 	case RES_OK:
 		break;
@@ -59,12 +67,6 @@ mta_resolved(void *arg, const struct res_mx_result *res)
 		mta_textf(text, sizeof(text), "DNS lookup of %s failed: %s",
 		    res->domain, res->error[0] ? res->error : "unusable data");
 		mta_job_fail(s, MTA_DEFER, 0, "4.4.3", text);
-		return;
-	}
-	if (res->null_mx) {
-		mta_textf(text, sizeof(text), "Recipient address rejects mail "
-		    "(null MX): domain %s does not accept mail", res->domain);
-		mta_job_fail(s, MTA_BOUNCE, 0, "5.1.10", text);
 		return;
 	}
 	mta_route_build(res, MTA_ADDRESS_LIMIT, &s->route);
