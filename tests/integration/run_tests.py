@@ -68,6 +68,7 @@ def main():
         print("integration: 0 passed, %d failed" % len(cases))
         return 1
     results = []
+    interrupted = None
     try:
         for name, fn in cases:
             t1 = time.monotonic()
@@ -83,6 +84,12 @@ def main():
                     else traceback.format_exc()
                 results.append("FAIL %s (%.1fs)" % (name, time.monotonic() - t1))
                 print("FAIL %s: %s" % (name, detail), flush=True)
+            except (KeyboardInterrupt, SystemExit) as e:
+                failed += 1
+                interrupted = e
+                results.append("FAIL %s (%.1fs): interrupted" % (name, time.monotonic() - t1))
+                print(results[-1], flush=True)
+                break
             print(results[-1], flush=True)
         try:
             if L.daemon is not None and L.daemon.alive():
@@ -96,6 +103,8 @@ def main():
     print("--- summary (%.0fs)" % (time.monotonic() - t0))
     for r in results:
         print(r)
+    if interrupted is not None:
+        print("interrupted: %d cases not run" % (len(cases) - passed - failed))
     print("integration: %d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed else 0
 

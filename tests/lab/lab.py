@@ -126,6 +126,32 @@ def in_namespace():
     return bool(os.environ.get(NETNS_ENV))
 
 
+NETNS_PREFIX = "sealpost-lab-"
+
+
+def _reap_stale_namespaces():
+    """Delete lab namespaces left by a lab process that was SIGKILLed.
+
+    Only names NETNS_PREFIX<pid> whose creating process is gone are
+    touched; everything inside such a namespace was started by that lab.
+    """
+    r = subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True, timeout=10)
+    for line in r.stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        if not name.startswith(NETNS_PREFIX):
+            continue
+        pid = name[len(NETNS_PREFIX):]
+        if not pid.isdigit() or os.path.exists("/proc/%s" % pid):
+            continue
+        log("removing stale namespace %s (its lab process %s is gone)" % (name, pid))
+        _kill_namespace(name)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def enter_namespace(argv=None):
     """Re-run this program (sys.argv) inside a fresh lab namespace.
 
@@ -134,13 +160,16 @@ def enter_namespace(argv=None):
     child's status; it never returns.
     """
     if in_namespace():
+        # turn SIGTERM into SystemExit so Lab.__exit__ stops what it started
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         return
     if os.geteuid() != 0:
         sys.stderr.write("lab: needs root (ip netns add, binding port 25/53); "
                          "run as root or under sudo\n")
         sys.exit(2)
     argv = argv or sys.argv
-    ns = "sealpost-lab-%d" % os.getpid()
+    _reap_stale_namespaces()
+    ns = NETNS_PREFIX + str(os.getpid())
     limit = float(os.environ.get("SEALPOST_LAB_TIMEOUT", "900"))
     subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
     child = None
@@ -685,3 +714,53 @@ class Lab:
             raise LabError("sendmail exited %d: %s" % (
                 r.returncode, r.stderr.decode("utf-8", "replace").strip()))
         return r
+
+
+# --------------------------------------------------------------------------
+# command line: generate files, or an interactive shell inside a live lab
+
+
+def generate(outdir, topo=topology):
+    """PKI and DNS files of the standard lab into outdir (no root needed)."""
+
+    class Ctx:
+        def cert_path(self, name):
+            return os.path.join(outdir, "pki", name + ".pem")
+
+    ca = labca.CA.create(os.path.join(outdir, "pki"), "labca")
+    labca.write_bundle(os.path.join(outdir, "pki", "ca-bundle.pem"), [ca])
+    for h in topo.MAILHOSTS:
+        if h.certnames:
+            ca.issue(h.name, h.certnames)
+    return labdns.build(os.path.join(outdir, "dns"), topo.SERVERS, topo.ZONES, ctx=Ctx())
+
+
+def main(argv):
+    import argparse
+    ap = argparse.ArgumentParser(prog="lab.py")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("generate", help="write the lab's PKI and DNS files to DIR")
+    p.add_argument("dir")
+    p = sub.add_parser("shell", help="bring the lab up and run a shell inside it")
+    p.add_argument("--daemon", action="store_true", help="also start sealpostd")
+    a = ap.parse_args(argv)
+    if a.cmd == "generate":
+        print(json.dumps(generate(os.path.abspath(a.dir)), indent=1))
+        return 0
+    enter_namespace()
+    with Lab("shell") as L:
+        if a.daemon:
+            L.start_daemon()
+        env = dict(os.environ, LAB_RUN=L.rundir, LAB_CONF=L.conf,
+                   SEALPOST_CONFIG=L.conf,
+                   SEALPOST_POSTDROP=L.bin("queue/sealpost-postdrop"),
+                   PS1="[sealpost-lab] \\w# ")
+        log("lab is up; $LAB_RUN=%s, $LAB_CONF=%s; exit the shell to tear it down"
+            % (L.rundir, L.conf))
+        subprocess.run(["bash", "--norc", "-i"], env=env, cwd=REPO)
+        L.failed = True    # keep the run directory for inspection
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -139,6 +139,20 @@ def ub_validation(L):
 
 
 @check
+def ub_tlsa_from_lab_certificate(L):
+    want = lab.labca.tlsa_rdata(L.cert_path("dane-mx"), 3, 1, 1)
+    r = L.resolve("_25._tcp.mx.dane.test", "TLSA")
+    expect(r["status"] == "secure" and r["data"] == [want],
+           "TLSA %s, want secure %s" % (r, want))
+    r = L.resolve("_25._tcp.bad.dane.test", "TLSA")
+    expect(r["status"] == "secure" and r["data"] and r["data"] != [want],
+           "corrupt TLSA %s" % r)
+    r = L.resolve("chain.dane.test", "A")
+    expect(r["status"] == "secure" and r["data"] == ["127.0.10.81"],
+           "CNAME chain %s" % r)
+
+
+@check
 def ub_timeout_zone_fails(L):
     t0 = time.monotonic()
     r = L.resolve("mx.timeout.test", "A")
@@ -415,6 +429,10 @@ def main():
                     passed += 1
                     print("ok   %s (%.1fs)" % (fn.__name__, time.monotonic() - t1),
                           flush=True)
+            except (KeyboardInterrupt, SystemExit):
+                failed += 1
+                print("FAIL %s: interrupted" % fn.__name__, flush=True)
+                break
             except Exception as e:  # noqa: BLE001 - a failed check
                 failed += 1
                 print("FAIL %s (%.1fs): %s" % (fn.__name__, time.monotonic() - t1,

@@ -20,7 +20,7 @@ empty local zone, so sealpost's lab config carries the unbound option
 nodefault).
 """
 
-from labdns import Server, Zone
+from labdns import Server, Zone, tlsa
 
 ROOT = Server("root", "127.0.53.1", "a.root-servers.")
 TLD = Server("tld", "127.0.53.2", "ns.nic.test.")
@@ -68,6 +68,7 @@ MAILHOSTS = [
     MailHost("v6only", [V6_PREFIX + "25"], ["mx.v6only.test"]),
     MailHost("plain", ["127.0.10.91"], ["mx.plain.test"]),
     MailHost("bogus", ["127.0.10.92"], ["mx.bogus.test"]),
+    MailHost("dane-mx", ["127.0.10.81"], ["mx.dane.test"]),
 ]
 
 
@@ -98,6 +99,13 @@ ZONES = [
     _zone("plain.test.", "@ MX 10 mx", "mx A 127.0.10.91", server=PLAIN, signed=False),
     # DS in test. but signatures expired: answers are bogus
     _zone("bogus.test.", "@ MX 10 mx", "mx A 127.0.10.92", sig="expired"),
+    # DANE building blocks: TLSA from the run's certificate, a CNAME chain,
+    # a deliberately wrong TLSA (the later DANE cases extend this zone)
+    _zone("dane.test.", "@ MX 10 mx", "mx A 127.0.10.81",
+          tlsa("_25._tcp.mx", "dane-mx", 3, 1, 1),
+          "alias CNAME mx", "chain CNAME alias",
+          "bad A 127.0.10.81",
+          tlsa("_25._tcp.bad", "dane-mx", 3, 1, 1, corrupt=True)),
     # delegated (with DS) to a server that never answers
     _zone("timeout.test.", "@ MX 10 mx", "mx A 127.0.10.93", server=BLACKHOLE),
 ]
