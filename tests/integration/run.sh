@@ -36,9 +36,11 @@ done
 }
 SEALPOST_BUILD=${SEALPOST_BUILD:-$top/build}
 export SEALPOST_BUILD
-for b in mta/sealpostd mta/sendmail queue/sealpost-postdrop; do
+for b in mta/sealpostd mta/sendmail; do
 	[ -x "$SEALPOST_BUILD/$b" ] || echo "run.sh: warning: no $SEALPOST_BUILD/$b" >&2
 done
+[ -x "$SEALPOST_BUILD/mta/sealpost-postdrop" ] || [ -x "$SEALPOST_BUILD/queue/sealpost-postdrop" ] ||
+	echo "run.sh: warning: no sealpost-postdrop in $SEALPOST_BUILD/mta or /queue" >&2
 
 cd "$top" || exit 2
 echo "== lab selftest"

@@ -72,10 +72,15 @@ def main():
     try:
         for name, fn in cases:
             t1 = time.monotonic()
+            logpos = L.daemon_log_size()
             try:
                 if L.daemon is None or not L.daemon.alive():
                     L.start_daemon()
                 fn(L)
+                found = L.sanitizer_findings(logpos)
+                if found:
+                    raise lab.LabError("sanitizer report in sealpostd.log:\n" +
+                                       "\n".join(found[:20]))
                 passed += 1
                 results.append("ok   %s (%.1fs)" % (name, time.monotonic() - t1))
             except Exception as e:  # noqa: BLE001 - a failed case
@@ -91,12 +96,22 @@ def main():
                 print(results[-1], flush=True)
                 break
             print(results[-1], flush=True)
-        try:
-            if L.daemon is not None and L.daemon.alive():
+        # one more check when a daemon is still up: SIGTERM stops it
+        # cleanly (status 0, in time, no sanitizer report on the way out)
+        logpos = L.daemon_log_size()
+        if interrupted is None and L.daemon is not None and L.daemon.alive():
+            try:
                 rc = L.stop_daemon()
-                lab.log("sealpostd stopped with status %s" % rc)
-        except lab.LabError as e:
-            lab.log(str(e))
+                found = L.sanitizer_findings(logpos)
+                if rc != 0 or found:
+                    raise lab.LabError("exit status %s\n%s"
+                                       % (rc, "\n".join(found[:20])))
+                passed += 1
+                results.append("ok   clean_daemon_stop")
+            except lab.LabError as e:
+                failed += 1
+                results.append("FAIL clean_daemon_stop: %s" % e)
+            print(results[-1], flush=True)
     finally:
         L.failed = failed > 0
         L.__exit__(None, None, None)

@@ -386,6 +386,14 @@ class Lab:
     def bin(self, rel):
         return os.path.join(self.build, rel)
 
+    def postdrop_path(self):
+        """sealpost-postdrop: beside sendmail (build/mta/) in current
+        trees, build/queue/ in older ones."""
+        for rel in ("mta/sealpost-postdrop", "queue/sealpost-postdrop"):
+            if os.access(self.bin(rel), os.X_OK):
+                return self.bin(rel)
+        return self.bin("mta/sealpost-postdrop")
+
     def cert_path(self, name):
         """PEM of the lab certificate called name (for labdns.tlsa())."""
         return self.path("pki", name + ".pem")
@@ -631,6 +639,26 @@ class Lab:
     def daemon_log_tail(self, n=40):
         return tail(self.daemon_log_path(), n)
 
+    SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                         "runtime error:", "WARNING: ThreadSanitizer")
+
+    def daemon_log_size(self):
+        try:
+            return os.path.getsize(self.daemon_log_path())
+        except OSError:
+            return 0
+
+    def sanitizer_findings(self, since=0):
+        """Sanitizer report lines in the daemon log after byte offset since."""
+        try:
+            with open(self.daemon_log_path(), "rb") as f:
+                f.seek(since)
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return []
+        return [line for line in text.splitlines()
+                if any(m in line for m in self.SANITIZER_MARKERS)]
+
     def start_daemon(self, settle=0.5):
         """Start build/mta/sealpostd -c CONF in the foreground (stderr to
         logs/sealpostd.log).  Raises if it exits within settle seconds."""
@@ -707,12 +735,14 @@ class Lab:
         """Submit msg via build/mta/sendmail -C CONF -f sender -- rcpts."""
         exe = self.bin("mta/sendmail")
         argv = [exe, "-C", self.conf, "-f", sender or self.topo.SENDER, "--"] + list(rcpts)
-        env = dict(os.environ, SEALPOST_POSTDROP=self.bin("queue/sealpost-postdrop"))
+        env = dict(os.environ, SEALPOST_POSTDROP=self.postdrop_path())
         r = subprocess.run(argv, input=msg, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, env=env, timeout=timeout)
+        err = r.stderr.decode("utf-8", "replace")
         if check and r.returncode != 0:
-            raise LabError("sendmail exited %d: %s" % (
-                r.returncode, r.stderr.decode("utf-8", "replace").strip()))
+            raise LabError("sendmail exited %d: %s" % (r.returncode, err.strip()))
+        if check and any(m in err for m in self.SANITIZER_MARKERS):
+            raise LabError("sanitizer report from sendmail:\n%s" % err[-3000:])
         return r
 
 
@@ -753,7 +783,7 @@ def main(argv):
             L.start_daemon()
         env = dict(os.environ, LAB_RUN=L.rundir, LAB_CONF=L.conf,
                    SEALPOST_CONFIG=L.conf,
-                   SEALPOST_POSTDROP=L.bin("queue/sealpost-postdrop"),
+                   SEALPOST_POSTDROP=L.postdrop_path(),
                    PS1="[sealpost-lab] \\w# ")
         log("lab is up; $LAB_RUN=%s, $LAB_CONF=%s; exit the shell to tear it down"
             % (L.rundir, L.conf))
