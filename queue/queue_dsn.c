@@ -173,14 +173,38 @@ dsn_status_valid(const char *s)
 }
 
 /* A reply from a remote server starts with its 3-digit code. */
+/*
+ * The remote server's own reply inside r->reply, or NULL when the text is
+ * our diagnosis.  The delivery agent writes either the bare reply
+ * ("550 5.1.1 ...") or "host X[ip] said: 550 5.1.1 ... (in reply to RCPT
+ * TO command)"; RFC 3464's smtp diagnostic type wants only the reply, so
+ * *len (when not NULL) excludes the "(in reply to ...)" tail.
+ */
+static const char *
+dsn_smtp_reply(const struct queue_rcpt *r, size_t *len)
+{
+	const char *s = r->reply, *said, *tail;
+
+	if (r->relay == NULL || s == NULL)
+		return NULL;
+	said = strstr(s, " said: ");
+	if (said != NULL)
+		s = said + 7;
+	if (!(s[0] >= '2' && s[0] <= '5' && s[1] >= '0' && s[1] <= '9' &&
+	    s[2] >= '0' && s[2] <= '9' &&
+	    (s[3] == ' ' || s[3] == '-' || s[3] == '\0')))
+		return NULL;
+	if (len != NULL) {
+		tail = strstr(s, " (in reply to ");
+		*len = tail ? (size_t)(tail - s) : strlen(s);
+	}
+	return s;
+}
+
 static int
 dsn_is_smtp_reply(const struct queue_rcpt *r)
 {
-	const char *s = r->reply;
-
-	return r->relay != NULL && s != NULL && s[0] >= '2' && s[0] <= '5' &&
-	    s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9' &&
-	    (s[3] == ' ' || s[3] == '-' || s[3] == '\0');
+	return dsn_smtp_reply(r, NULL) != NULL;
 }
 
 static unsigned
@@ -327,9 +351,19 @@ dsn_report(struct dynbuf *b, const struct dsn_ctx *c)
 				dynbuf_addf(b, "Remote-MTA: dns; %s\r\n", text);
 		}
 		if (r->reply) {
-			dsn_clean(r->reply, text, sizeof(text), 0);
+			size_t rlen = 0;
+			const char *reply = dsn_smtp_reply(r, &rlen);
+			char raw[DSN_TEXT_MAX + 1];
+
+			if (reply != NULL) {
+				if (rlen > DSN_TEXT_MAX)
+					rlen = DSN_TEXT_MAX;
+				memcpy(raw, reply, rlen);
+				raw[rlen] = '\0';
+			}
+			dsn_clean(reply ? raw : r->reply, text, sizeof(text), 0);
 			snprintf(field, sizeof(field), "%s; %s",
-			    dsn_is_smtp_reply(r) ? "smtp" : "X-Sealpost", text);
+			    reply ? "smtp" : "X-Sealpost", text);
 			dsn_put_folded(b, "Diagnostic-Code: ", field, " ");
 		}
 		if (r->last_try > 0) {

@@ -45,6 +45,10 @@ orig_msg(int ret)
 	longtext[sizeof(longtext) - 1] = '\0';
 	memcpy(longtext, "lookup failed: ", 15);
 	queue_rcpt_set_status(r, NULL, longtext, NULL, NULL);
+	r = queue_msg_add_rcpt(m, "dave@example.net", NULL, 0);
+	queue_rcpt_set_status(r, "5.2.2", "host mx.example.net[192.0.2.7] said: "
+	    "552 5.2.2 mailbox full (in reply to RCPT TO command)",
+	    "mx.example.net[192.0.2.7]:25", NULL);
 	m->body = strdup(body);
 	m->body_len = m->size = strlen(body);
 	return m;
@@ -137,10 +141,10 @@ static void
 test_failed_default_ret(void **state)
 {
 	struct queue_msg *o = orig_msg(QUEUE_RET_DEFAULT), *d;
-	size_t idx[] = { 0, 1, 2 };
+	size_t idx[] = { 0, 1, 2, 3 };
 
 	(void)state;
-	d = queue_dsn_build(o, idx, 3, QUEUE_DSN_FAILED, o->sender,
+	d = queue_dsn_build(o, idx, 4, QUEUE_DSN_FAILED, o->sender,
 	    "mta.example.org", NOW);
 	check_skeleton(d, 3);
 	assert_string_equal(d->rcpt[0].addr, "alice@example.org");
@@ -168,7 +172,11 @@ test_failed_default_ret(void **state)
 	    "Final-Recipient: rfc822; carol@example.com\r\n"
 	    "Action: failed\r\nStatus: 5.0.0\r\n"
 	    "Diagnostic-Code: X-Sealpost; lookup failed:"));
-	assert_int_equal(count(d->body, "Final-Recipient:"), 2);
+	/* recipient 3: the agent's "host X said: ..." wording carries the
+	 * remote reply, which is what the smtp diagnostic type holds */
+	assert_non_null(strstr(d->body,
+	    "Diagnostic-Code: smtp; 552 5.2.2 mailbox full\r\n"));
+	assert_int_equal(count(d->body, "Final-Recipient:"), 3);
 	/* the full original comes back */
 	assert_non_null(strstr(d->body, "Content-Type: message/rfc822\r\n"));
 	assert_non_null(strstr(d->body, "BODYMARKER"));
