@@ -2,6 +2,7 @@
 
 import email
 import email.policy
+import re
 
 
 def parse(record):
@@ -9,8 +10,14 @@ def parse(record):
     return email.message_from_string(record["data"], policy=email.policy.compat32)
 
 
+def _unfold(value):
+    """RFC 5322 2.2.3: a folded field is unfolded by removing each CRLF
+    that is followed by white space."""
+    return re.sub(r"\r?\n(?=[ \t])", "", value)
+
+
 def _fields(block):
-    return {k.lower(): v.strip() for k, v in block.items()}
+    return {k.lower(): _unfold(v).strip() for k, v in block.items()}
 
 
 def report(record):
