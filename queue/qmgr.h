@@ -28,6 +28,12 @@ qmgr *qmgr_create(uv_loop_t *loop, const struct sealpost_config *cfg,
 /* Load the queue from the store, import the maildrop, start timers and
  * the control socket.  0 or -1 (logged). */
 int qmgr_start(qmgr *q);
+/*
+ * Hand over a message that is already durable in the store (e.g. the SMTP
+ * listener after its commit callback).  Any thread; the queue manager
+ * takes ownership of m (body included: first delivery needs no reload).
+ */
+void qmgr_submit(qmgr *q, struct queue_msg *m);
 /* Ask every deferred recipient (of domain, or all if NULL) to be tried now. */
 void qmgr_flush(qmgr *q, const char *domain);
 /* Look for new files in the maildrop now. */

@@ -269,6 +269,40 @@ imported(void *arg, struct queue_msg *m)
 	qmgr_schedule(q, qm, util_wall_time());
 }
 
+struct submit_arg {
+	qmgr *q;
+	struct queue_msg *m;
+};
+
+static void
+submit_on_loop(void *arg)
+{
+	struct submit_arg *sa = arg;
+	qmgr *q = sa->q;
+	struct queue_msg *m = sa->m;
+
+	free(sa);
+	if (q->stopping || util_htable_get(q->msgs, m->qid) != NULL) {
+		/* durable already; the next start picks it up */
+		queue_msg_free(m);
+		return;
+	}
+	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", m->qid,
+	    m->sender, m->body_len, m->nrcpt);
+	qmgr_schedule(q, qmgr_msg_adopt(q, m), util_wall_time());
+	qmgr_dispatch(q);
+}
+
+void
+qmgr_submit(qmgr *q, struct queue_msg *m)
+{
+	struct submit_arg *sa = xmalloc(sizeof(*sa));
+
+	sa->q = q;
+	sa->m = m;
+	util_chan_post(q->chan, submit_on_loop, sa);
+}
+
 /* One import at a time; triggers during an import cause one more pass. */
 void
 qmgr_import(qmgr *q)
