@@ -10,7 +10,7 @@ libevent-dev libcurl4-openssl-dev libsqlite3-dev libsasl2-dev libconfuse-dev
 libjansson-dev zlib1g-dev libidn2-dev dns-root-data ca-certificates openssl
 sqlite3 libsasl2-modules"
 test_pkgs="libcmocka-dev nsd ldnsutils iproute2 python3 python3-aiosmtpd
-python3-cryptography swaks libnet-ssleay-perl libio-socket-inet6-perl sasl2-bin procps psmisc bind9-dnsutils"
+python3-cryptography swaks libnet-ssleay-perl libio-socket-inet6-perl sasl2-bin clang-14 libclang-rt-14-dev procps psmisc bind9-dnsutils"
 
 pkgs=$build_pkgs
 [ "$mode" = test ] && pkgs="$pkgs $test_pkgs"

@@ -19,5 +19,7 @@ cmake --build "$build" -j"$(nproc)" >"$build.log" 2>&1 || {
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 status=0
 (cd "$build" && ctest --output-on-failure -j"$(nproc)") || status=1
+# Short coverage-guided fuzz runs of every untrusted-input parser.
+tests/fuzz/run.sh "${SEALPOST_FUZZ_SECONDS:-10}" || status=1
 SEALPOST_BUILD=$build tests/integration/run.sh || status=1
 exit $status

@@ -298,7 +298,7 @@ sendmail_addr_qualify(const char *addr, size_t len, const char *myhostname,
     char *out, size_t outlen, int *utf8, char *err, size_t errlen)
 {
 	size_t i, at = (size_t)-1, dlen;
-	int quoted = 0;
+	int quoted = 0, escaped = 0;
 
 	if (len == 0)
 		return addr_fail(err, errlen, "empty address");
@@ -318,11 +318,18 @@ sendmail_addr_qualify(const char *addr, size_t len, const char *myhostname,
 				    "address is not valid UTF-8");
 			*utf8 = 1;
 			i += n - 1;
+			escaped = 0;
+			continue;
+		}
+		/* A quoted-pair escapes only quoting: the escaped byte has
+		 * passed the control and UTF-8 checks above like any other. */
+		if (escaped) {
+			escaped = 0;
 			continue;
 		}
 		if (quoted) {
 			if (c == '\\')
-				i++;
+				escaped = 1;
 			else if (c == '"')
 				quoted = 0;
 			continue;

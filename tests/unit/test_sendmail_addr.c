@@ -148,6 +148,13 @@ static const struct qual_case qual_cases[] = {
 	{ "u\xff@d", -1, NULL, 0 },			/* not UTF-8 */
 	{ "u\xc0\xaf@d", -1, NULL, 0 },		/* overlong */
 	{ "u@d,e", -1, NULL, 0 },
+	/* quoted-pairs: the escaped byte is still checked (fuzzer finds) */
+	{ "\"a\\\"b\"@d", 0, "\"a\\\"b\"@d", 0 },
+	{ "\"a\\\\\"@d", 0, "\"a\\\\\"@d", 0 },
+	{ "\"a\\\x01\"@example.org", -1, NULL, 0 },
+	{ "\"a\\\xff\"@x", -1, NULL, 0 },
+	{ "\"a\\\xc3\xb6\"@x", 0, "\"a\\\xc3\xb6\"@x", 1 },
+	{ "\"a\\", -1, NULL, 0 },
 };
 
 static void
@@ -173,6 +180,9 @@ test_addr_qualify(void **state)
 			assert_int_equal(utf8, c->utf8);
 		}
 	}
+	/* an escaped NUL must not cut the address short */
+	assert_int_equal(sendmail_addr_qualify("\"a\\\0b\"@example.org", 18,
+	    "h", out, sizeof(out), &utf8, err, sizeof(err)), -1);
 	/* length limits: local part 64, whole address QUEUE_ADDR_MAX */
 	memset(big, 'a', 65);
 	memcpy(big + 65, "@d", 3);
