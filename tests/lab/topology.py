@@ -63,6 +63,10 @@ MAILHOSTS = [
     MailHost("reject", ["127.0.10.51"], ["mx.reject.test"],
              ["--rcpt-reject", "nosuchuser@reject.test=550 5.1.1"]),
     MailHost("defer", ["127.0.10.61"], ["mx.defer.test"], ["--defer-first", "1"]),
+    # always 451: delay warnings and queue expiry (test_p1_queue.py)
+    MailHost("expire", ["127.0.10.62"], ["mx.expire.test"],
+             ["--defer-first", "1000000"]),
+    MailHost("fulldisk", ["127.0.10.63"], ["mx.fulldisk.test"]),
     MailHost("sink", ["127.0.10.71"], ["mx.sink.test"]),
     MailHost("burst", ["127.0.10.72"], ["mx.burst.test"]),
     MailHost("v6only", [V6_PREFIX + "25"], ["mx.v6only.test"]),
@@ -90,6 +94,8 @@ ZONES = [
     _zone("nullmx.test.", "@ MX 0 .", "@ A 127.0.10.99"),  # RFC 7505
     _zone("reject.test.", "@ MX 10 mx", "mx A 127.0.10.51"),
     _zone("defer.test.", "@ MX 10 mx", "mx A 127.0.10.61"),
+    _zone("expire.test.", "@ MX 10 mx", "mx A 127.0.10.62"),
+    _zone("fulldisk.test.", "@ MX 10 mx", "mx A 127.0.10.63"),
     _zone("sink.test.", "@ MX 10 mx", "mx A 127.0.10.71"),
     _zone("burst.test.", "@ MX 10 mx", "mx A 127.0.10.72"),
     _zone("v6only.test.", "@ MX 10 mx", "mx AAAA " + V6_PREFIX + "25"),
