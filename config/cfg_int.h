@@ -27,7 +27,8 @@
 #define CFG_MAX_ADDRESS_LEN	254		/* RFC 5321 4.5.3.1.3 path minus <> */
 #define CFG_MAX_LIST_ITEMS	64		/* forwarders, unbound options */
 #define CFG_MAX_NESTING		8		/* { } depth; we use 2 */
-#define CFG_MAX_KEYS		64		/* rows in cfg_keys[] */
+#define CFG_MAX_KEYS		80		/* rows in cfg_keys[] */
+#define CFG_MAX_TITLE_LEN	64		/* listen "NAME" */
 
 /*
  * Pre-pass over the raw file, in place.  libconfuse 3.3 miscounts lines
@@ -72,6 +73,16 @@ int cfg_val_forwarder(const char *s);
 /* "name: value" as given to ub_ctx_set_option() */
 int cfg_val_unbound_option(const char *s);
 
+/* listen address: "host:port", "[v6]:port" or "*:port"; host is an IP
+ * literal or a host name.  *host is malloc'ed, NULL for "*". */
+int cfg_val_listen_address(const char *s, char **host, uint16_t *port);
+/* relay | submission | smtps */
+int cfg_val_role(const char *s, int *out);
+/* reject | normalize (also "normalise") */
+int cfg_val_bare_lf(const char *s, int *out);
+/* a listen section title: 1-CFG_MAX_TITLE_LEN of [A-Za-z0-9._-] */
+int cfg_val_title(const char *s);
+
 /*
  * Relayhost "[host]:port", "[host]", "host:port" or "host".  Brackets
  * turn MX lookup off (Postfix relayhost syntax) and may hold an IP
@@ -106,7 +117,11 @@ enum cfg_kind {
 	CFG_K_MILLIS,		/* unsigned milliseconds */
 	CFG_K_RELAYHOST,	/* relay.host, relay.port, relay.mx_lookup */
 	CFG_K_FORWARDER,	/* list element */
-	CFG_K_UBOPT		/* list element */
+	CFG_K_UBOPT,		/* list element */
+	CFG_K_CIDR,		/* list element: mynetworks */
+	CFG_K_LISTEN_ADDR,	/* listen section: checked, read back later */
+	CFG_K_ROLE,		/* listen section: checked, read back later */
+	CFG_K_BARE_LF		/* int, enum cfg_bare_lf */
 };
 
 struct cfg_key {

@@ -82,6 +82,34 @@ const struct cfg_key cfg_keys[] = {
 	{ "resolver", "unbound_config", CFG_K_PATH,
 	  OFF(resolver.unbound_config), 0, 0 },
 	{ "resolver", "unbound_options", CFG_K_UBOPT, 0, 0, 0 },
+
+	/* the SMTP listener: docs/smtpd-contract.md */
+	{ "listen", "address", CFG_K_LISTEN_ADDR, 0, 0, 0 },
+	{ "listen", "role", CFG_K_ROLE, 0, 0, 0 },
+	{ NULL, "mynetworks", CFG_K_CIDR, 0, 0, 0 },
+	{ NULL, "smtpd_tls_cert_file", CFG_K_PATH, OFF(smtpd.tls_cert_file),
+	  0, 0 },
+	{ NULL, "smtpd_tls_key_file", CFG_K_PATH, OFF(smtpd.tls_key_file),
+	  0, 0 },
+	{ NULL, "smtpd_sasl_path", CFG_K_PATH, OFF(smtpd.sasl_path), 0, 0 },
+	{ NULL, "smtpd_sasl_enable", CFG_K_BOOL, OFF(smtpd.sasl_enable), 0, 0 },
+	/* RFC 5321 4.5.3.1.8 asks for at least 100 (smaller is allowed for
+	 * tests and odd sites); QUEUE_RCPT_MAX caps it */
+	{ NULL, "smtpd_recipient_limit", CFG_K_UINT,
+	  OFF(smtpd.recipient_limit), 1, 10000 },
+	{ NULL, "smtpd_header_size_limit", CFG_K_SIZE,
+	  OFF(smtpd.header_size_limit), 1, 64ULL * 1024 * 1024 },
+	{ NULL, "smtpd_client_connection_limit", CFG_K_UINT,
+	  OFF(smtpd.client_connection_limit), 1, 100000 },
+	{ NULL, "smtpd_connection_limit", CFG_K_UINT,
+	  OFF(smtpd.connection_limit), 1, 100000 },
+	/* RFC 5321 4.5.3.2.7: a server waits at least 5 minutes */
+	{ NULL, "smtpd_timeout", CFG_K_SECS, OFF(smtpd.timeout), 1, DAY },
+	{ NULL, "smtpd_data_timeout", CFG_K_SECS, OFF(smtpd.data_timeout),
+	  1, DAY },
+	{ NULL, "smtpd_error_limit", CFG_K_UINT, OFF(smtpd.error_limit),
+	  1, 1000 },
+	{ NULL, "smtpd_bare_lf", CFG_K_BARE_LF, OFF(smtpd.bare_lf), 0, 0 },
 };
 
 _Static_assert(sizeof(cfg_keys) / sizeof(cfg_keys[0]) <= CFG_MAX_KEYS,
@@ -122,6 +150,13 @@ cfg_kind_expect(const struct cfg_key *k)
 		return "host, host:port, [host] or [host]:port";
 	case CFG_K_FORWARDER: return "an IP address, optionally @port";
 	case CFG_K_UBOPT: return "\"name: value\"";
+	case CFG_K_CIDR:
+		return "an IP address or network, e.g. 192.0.2.0/24, "
+		    "2001:db8::/32";
+	case CFG_K_LISTEN_ADDR:
+		return "host:port, [IPv6]:port or *:port";
+	case CFG_K_ROLE: return "relay, submission or smtps";
+	case CFG_K_BARE_LF: return "reject or normalize";
 	default: return NULL;		/* numbers: range said by caller */
 	}
 }
@@ -134,6 +169,9 @@ cfg_kind_name(enum cfg_kind kind)
 	case CFG_K_SIZE: return "size";
 	case CFG_K_BOOL: return "boolean";
 	case CFG_K_PORT: return "port";
+	case CFG_K_CIDR: return "network";
+	case CFG_K_LISTEN_ADDR: return "address";
+	case CFG_K_ROLE: return "role";
 	case CFG_K_UINT: case CFG_K_MILLIS: return "number";
 	default: return "value";
 	}
@@ -224,6 +262,26 @@ cfg_key_store(const struct cfg_key *k, const char *value,
 		return cfg_val_forwarder(value);
 	case CFG_K_UBOPT:
 		return cfg_val_unbound_option(value);
+	case CFG_K_CIDR: {
+		struct cfg_cidr c;
+
+		return cfg_cidr_parse(value, &c);
+	}
+	case CFG_K_LISTEN_ADDR: {
+		char *host = NULL;
+
+		if (cfg_val_listen_address(value, &host, &port) < 0)
+			return -1;
+		free(host);
+		return 0;
+	}
+	case CFG_K_ROLE:
+		return cfg_val_role(value, &b);
+	case CFG_K_BARE_LF:
+		if (cfg_val_bare_lf(value, &b) < 0)
+			return -1;
+		*(int *)(base + k->off) = b;
+		return 0;
 	}
 	return -1;
 }
@@ -317,6 +375,15 @@ cfg_set_defaults(struct sealpost_config *cfg)
 	cfg->tls_opportunistic = 1;
 	cfg->resolver.trust_anchor_file = xstrdup("/usr/share/dns/root.key");
 	cfg->resolver.trust_anchor_auto = 0;
+	cfg->smtpd.sasl_enable = -1;	/* decided after the parse */
+	cfg->smtpd.recipient_limit = 1000;
+	cfg->smtpd.header_size_limit = 1024 * 1024;
+	cfg->smtpd.client_connection_limit = 50;
+	cfg->smtpd.connection_limit = 1000;
+	cfg->smtpd.timeout = 300;
+	cfg->smtpd.data_timeout = 600;
+	cfg->smtpd.error_limit = 20;
+	cfg->smtpd.bare_lf = CFG_BARE_LF_REJECT;
 }
 
 /* ---- freeing -------------------------------------------------------- */
@@ -334,6 +401,8 @@ cfg_free_list(char **v, size_t n)
 void
 cfg_free(struct sealpost_config *cfg)
 {
+	size_t i;
+
 	if (cfg == NULL)
 		return;
 	free(cfg->path);
@@ -350,5 +419,15 @@ cfg_free(struct sealpost_config *cfg)
 	free(cfg->resolver.unbound_config);
 	cfg_free_list(cfg->resolver.unbound_options,
 	    cfg->resolver.nunbound_options);
+	for (i = 0; i < cfg->smtpd.nlisten; i++) {
+		free(cfg->smtpd.listen[i].name);
+		free(cfg->smtpd.listen[i].host);
+	}
+	free(cfg->smtpd.listen);
+	cfg_free_list(cfg->smtpd.mynetworks, cfg->smtpd.nmynetworks);
+	free(cfg->smtpd.mynet);
+	free(cfg->smtpd.tls_cert_file);
+	free(cfg->smtpd.tls_key_file);
+	free(cfg->smtpd.sasl_path);
 	free(cfg);
 }

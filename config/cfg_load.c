@@ -51,8 +51,12 @@ cfg_confuse_free(cfg_t *c)
 #include "util.h"
 
 static const char *const cfg_sections[] = { "timeouts", "relayhost",
-	"resolver" };
+	"resolver", "listen" };
+/* "listen" is repeatable and titled; titles must differ */
+static const int cfg_section_flags[] = { CFGF_NONE, CFGF_NONE, CFGF_NONE,
+	CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES };
 #define CFG_NSECTIONS	(sizeof(cfg_sections) / sizeof(cfg_sections[0]))
+#define CFG_LISTEN_SECTION	3	/* index of "listen" above */
 
 /* State of one load; libconfuse callbacks reach it through cfg_cur. */
 struct cfg_ctx {
@@ -64,6 +68,11 @@ struct cfg_ctx {
 	size_t      errlen;
 	int         failed;
 	unsigned    line[CFG_MAX_KEYS];	/* where each key was set; 0: not */
+	/* listen sections repeat: their keys' lines are per instance, and
+	 * reset when libconfuse moves on to the next instance */
+	cfg_t      *listen_cur;
+	size_t      nlisten_seen;
+	unsigned    listen_line[CFG_LISTEN_MAX];	/* first line of each */
 };
 
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -115,8 +124,24 @@ cfg_value_cb(cfg_t *c, cfg_opt_t *opt, const char *value, void *result)
 
 	UTIL_ASSERT(ctx != NULL && k != NULL && value != NULL);
 	idx = (size_t)(k - cfg_keys);
+	if (section != NULL && strcmp(section, "listen") == 0 &&
+	    c != ctx->listen_cur) {
+		size_t i;
+
+		if (ctx->nlisten_seen == CFG_LISTEN_MAX) {
+			cfg_fail(ctx, line, "more than %d listen sections",
+			    CFG_LISTEN_MAX);
+			return -1;
+		}
+		ctx->listen_cur = c;
+		ctx->listen_line[ctx->nlisten_seen++] = line;
+		for (i = 0; i < cfg_nkeys; i++)
+			if (cfg_keys[i].section != NULL &&
+			    strcmp(cfg_keys[i].section, "listen") == 0)
+				ctx->line[i] = 0;
+	}
 	if (k->kind != CFG_K_FORWARDER && k->kind != CFG_K_UBOPT &&
-	    ctx->line[idx] != 0) {
+	    k->kind != CFG_K_CIDR && ctx->line[idx] != 0) {
 		cfg_fail(ctx, line, "%s is already set on line %u",
 		    k->name, ctx->line[idx]);
 		return -1;
@@ -217,6 +242,121 @@ cfg_key_line(const struct cfg_ctx *ctx, const char *section, const char *name)
 	return k != NULL ? ctx->line[k - cfg_keys] : 0;
 }
 
+/* The listener's rules across keys. */
+static int
+cfg_check_smtpd(struct cfg_ctx *ctx)
+{
+	struct cfg_smtpd *d = &ctx->cfg->smtpd;
+	unsigned lcert = cfg_key_line(ctx, NULL, "smtpd_tls_cert_file");
+	unsigned lkey = cfg_key_line(ctx, NULL, "smtpd_tls_key_file");
+	size_t i, j;
+
+	if ((d->tls_cert_file == NULL) != (d->tls_key_file == NULL)) {
+		cfg_fail(ctx, lcert > lkey ? lcert : lkey, "%s",
+		    d->tls_cert_file != NULL ? "smtpd_tls_cert_file needs "
+		    "smtpd_tls_key_file" : "smtpd_tls_key_file needs "
+		    "smtpd_tls_cert_file");
+		return -1;
+	}
+	if (d->sasl_enable < 0)
+		d->sasl_enable = d->sasl_path != NULL;
+	for (i = 0; i < d->nlisten; i++) {
+		const struct cfg_listen *l = &d->listen[i];
+
+		if (l->role == CFG_ROLE_SMTPS && d->tls_cert_file == NULL) {
+			cfg_fail(ctx, l->line, "listen \"%s\": role smtps needs "
+			    "smtpd_tls_cert_file and smtpd_tls_key_file",
+			    l->name);
+			return -1;
+		}
+		for (j = 0; j < i; j++) {
+			const struct cfg_listen *o = &d->listen[j];
+
+			if (l->port == o->port && (l->host == NULL) ==
+			    (o->host == NULL) && (l->host == NULL ||
+			    strcmp(l->host, o->host) == 0)) {
+				cfg_fail(ctx, l->line, "listen \"%s\": same "
+				    "address as listen \"%s\"", l->name,
+				    o->name);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Read back what libconfuse kept of the listener's repeated and list
+ * keys.  Values were checked by cfg_value_cb already, so a parse failure
+ * here is a broken invariant.
+ */
+static int
+cfg_collect_smtpd(struct cfg_ctx *ctx, cfg_t *c)
+{
+	struct cfg_smtpd *d = &ctx->cfg->smtpd;
+	cfg_opt_t *nets = cfg_getopt(c, "mynetworks");
+	unsigned i, n = cfg_size(c, "listen");
+
+	if (nets != NULL && (nets->flags & CFGF_MODIFIED)) {
+		d->mynetworks = cfg_copy_list(c, "mynetworks", &d->nmynetworks);
+	} else {
+		/* the contract's default: this host only */
+		d->nmynetworks = 2;
+		d->mynetworks = xcalloc(2, sizeof(char *));
+		d->mynetworks[0] = xstrdup("127.0.0.0/8");
+		d->mynetworks[1] = xstrdup("::1/128");
+	}
+	if (d->nmynetworks > CFG_MAX_LIST_ITEMS) {
+		cfg_fail(ctx, cfg_key_line(ctx, NULL, "mynetworks"),
+		    "mynetworks: more than %d entries", CFG_MAX_LIST_ITEMS);
+		return -1;
+	}
+	if (d->nmynetworks > 0)
+		d->mynet = xcalloc(d->nmynetworks, sizeof(*d->mynet));
+	for (i = 0; i < d->nmynetworks; i++)
+		UTIL_ASSERT(cfg_cidr_parse(d->mynetworks[i], &d->mynet[i]) == 0);
+
+	if (n > CFG_LISTEN_MAX) {
+		cfg_fail(ctx, 0, "more than %d listen sections", CFG_LISTEN_MAX);
+		return -1;
+	}
+	if (n > 0)
+		d->listen = xcalloc(n, sizeof(*d->listen));
+	for (i = 0; i < n; i++) {
+		cfg_t *sec = cfg_getnsec(c, "listen", i);
+		struct cfg_listen *l = &d->listen[d->nlisten];
+		const char *title = cfg_title(sec);
+		const char *addr = cfg_getstr(sec, "address");
+		const char *role = cfg_getstr(sec, "role");
+		int r = CFG_ROLE_RELAY;
+		char shown[CFG_MAX_TITLE_LEN + 8];
+
+		l->line = i < ctx->nlisten_seen ? ctx->listen_line[i] : 0;
+		if (l->line == 0 && sec->line > 0)
+			l->line = (unsigned)sec->line;
+		util_printable(title != NULL ? title : "",
+		    title != NULL ? strlen(title) : 0, shown, sizeof(shown));
+		if (title == NULL || cfg_val_title(title) < 0) {
+			cfg_fail(ctx, l->line, "listen \"%s\": the name must be "
+			    "1-%d letters, digits, '.', '_' or '-'", shown,
+			    CFG_MAX_TITLE_LEN);
+			return -1;
+		}
+		if (addr == NULL) {
+			cfg_fail(ctx, l->line, "listen \"%s\": address is "
+			    "missing", shown);
+			return -1;
+		}
+		UTIL_ASSERT(cfg_val_listen_address(addr, &l->host,
+		    &l->port) == 0);
+		l->name = xstrdup(title);
+		d->nlisten++;
+		UTIL_ASSERT(role == NULL || cfg_val_role(role, &r) == 0);
+		l->role = (enum cfg_smtpd_role)r;
+	}
+	return 0;
+}
+
 /* Rules that involve more than one key; the line is the later key's. */
 static int
 cfg_check_across(struct cfg_ctx *ctx)
@@ -252,7 +392,7 @@ cfg_check_across(struct cfg_ctx *ctx)
 	/* Submission port when authenticating, as config.h promises. */
 	if (r->port == 0)
 		r->port = r->host != NULL && r->sasl_username != NULL ? 587 : 25;
-	return 0;
+	return cfg_check_smtpd(ctx);
 }
 
 static cfg_opt_t *
@@ -267,7 +407,8 @@ cfg_build_opts(const char *section, cfg_opt_t *subs[CFG_NSECTIONS])
 		if ((section == NULL) != (k->section == NULL) ||
 		    (section != NULL && strcmp(section, k->section) != 0))
 			continue;
-		if (k->kind == CFG_K_FORWARDER || k->kind == CFG_K_UBOPT)
+		if (k->kind == CFG_K_FORWARDER || k->kind == CFG_K_UBOPT ||
+		    k->kind == CFG_K_CIDR)
 			opts[n++] = (cfg_opt_t)CFG_STR_LIST_CB(k->name, NULL,
 			    CFGF_NODEFAULT, cfg_value_cb);
 		else
@@ -277,7 +418,7 @@ cfg_build_opts(const char *section, cfg_opt_t *subs[CFG_NSECTIONS])
 	if (section == NULL)
 		for (i = 0; i < CFG_NSECTIONS; i++)
 			opts[n++] = (cfg_opt_t)CFG_SEC(cfg_sections[i], subs[i],
-			    CFGF_NONE);
+			    cfg_section_flags[i]);
 	opts[n] = (cfg_opt_t)CFG_END();
 	return opts;
 }
@@ -331,6 +472,8 @@ cfg_parse_into(struct cfg_ctx *ctx, char *src, size_t len)
 			rc = -1;
 		}
 	}
+	if (rc == 0)
+		rc = cfg_collect_smtpd(ctx, c);
 	cfg_confuse_free(c);
 	cfg_cur = NULL;
 	pthread_mutex_unlock(&cfg_lock);

@@ -47,6 +47,67 @@ struct cfg_timeouts {			/* seconds, RFC 5321 4.5.3.2 defaults */
 	unsigned quit;			/* 60 */
 };
 
+/* ---- the SMTP listener (docs/smtpd-contract.md, docs/smtpd.md) ---- */
+
+enum cfg_smtpd_role {
+	CFG_ROLE_RELAY = 0,	/* port 25: mynetworks or AUTH may relay */
+	CFG_ROLE_SUBMISSION,	/* 587: AUTH required, PLAIN/LOGIN after TLS */
+	CFG_ROLE_SMTPS		/* 465: implicit TLS, then as submission */
+};
+
+enum cfg_bare_lf {
+	CFG_BARE_LF_REJECT = 0,	/* 550 5.5.2 for a bare CR or LF in DATA */
+	CFG_BARE_LF_NORMALIZE	/* turn them into CRLF (never end DATA) */
+};
+
+#define CFG_LISTEN_MAX		32	/* listen sections */
+
+/* A network in CIDR form; addr has the host bits cleared. */
+struct cfg_cidr {
+	int           family;		/* AF_INET or AF_INET6 */
+	unsigned char addr[16];		/* 4 bytes used for AF_INET */
+	unsigned      prefix;		/* 0-32 or 0-128 */
+};
+
+struct cfg_listen {
+	char     *name;			/* the section title */
+	char     *host;			/* IP literal or host name; NULL: "*" */
+	uint16_t  port;
+	enum cfg_smtpd_role role;
+	unsigned  line;			/* where the section is, for messages */
+};
+
+struct cfg_smtpd {
+	struct cfg_listen *listen;	/* none: no listener (sendmail only) */
+	size_t   nlisten;
+	char   **mynetworks;		/* as written */
+	struct cfg_cidr *mynet;		/* parsed, same order */
+	size_t   nmynetworks;
+	char    *tls_cert_file;		/* NULL: no STARTTLS, no smtps */
+	char    *tls_key_file;
+	char    *sasl_path;		/* directory with smtpd.conf; NULL: default */
+	int      sasl_enable;		/* default: yes if sasl_path is set */
+	unsigned recipient_limit;	/* per message: 1000 */
+	uint64_t header_size_limit;	/* bytes of header section: 1M */
+	unsigned client_connection_limit;	/* per client IP: 50 */
+	unsigned connection_limit;	/* in total: 1000 */
+	unsigned timeout;		/* seconds per command: 300 */
+	unsigned data_timeout;		/* seconds for the DATA phase: 600 */
+	unsigned error_limit;		/* errors before 421: 20 */
+	int      bare_lf;		/* enum cfg_bare_lf */
+};
+
+/*
+ * 1 if the address (family AF_INET/AF_INET6, addr 4 or 16 bytes) lies in
+ * one of the n networks, else 0.  An IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d) is matched as the IPv4 address it carries.
+ */
+int cfg_cidr_match(const struct cfg_cidr *nets, size_t n, int family,
+    const unsigned char *addr);
+/* Parse "ip/prefix" or a bare ip (full length).  0, or -1 (out untouched). */
+int cfg_cidr_parse(const char *s, struct cfg_cidr *out);
+const char *cfg_role_name(enum cfg_smtpd_role role);
+
 struct sealpost_config {
 	char *path;			/* file this came from, absolute;
 					 * NULL when no file was read */
@@ -87,6 +148,7 @@ struct sealpost_config {
 	int   tls_opportunistic;	/* STARTTLS when offered: yes */
 
 	struct cfg_resolver resolver;
+	struct cfg_smtpd smtpd;
 };
 
 /*
