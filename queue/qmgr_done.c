@@ -68,8 +68,16 @@ msg_is_final(const struct queue_msg *m)
 static int
 is_double_bounce(const qmgr *q, const struct queue_msg *m)
 {
-	return (m->flags & QUEUE_MSG_DSN) && m->nrcpt == 1 &&
-	    util_strcasecmp(m->rcpt[0].addr, q->cfg->postmaster) == 0;
+	const char *pm = q->cfg->postmaster, *a;
+	size_t n = strlen(pm);
+
+	if (!(m->flags & QUEUE_MSG_DSN) || m->nrcpt != 1)
+		return 0;
+	a = m->rcpt[0].addr;
+	/* "postmaster" matches "postmaster@<myhostname>" too */
+	return util_strcasecmp(a, pm) == 0 ||
+	    (strchr(pm, '@') == NULL && util_strncasecmp(a, pm, n) == 0 &&
+	    a[n] == '@' && util_strcasecmp(a + n + 1, q->cfg->myhostname) == 0);
 }
 
 static struct queue_msg *
@@ -77,6 +85,7 @@ make_dsn(qmgr *q, const struct queue_msg *m, const size_t *idx, size_t n,
     enum queue_dsn_kind kind, int64_t now)
 {
 	const char *to = m->sender;
+	char pm[QUEUE_ADDR_MAX + 1];
 	struct queue_msg *dsn;
 
 	if (n == 0)
@@ -89,7 +98,13 @@ make_dsn(qmgr *q, const struct queue_msg *m, const size_t *idx, size_t n,
 				    m->qid);
 			return NULL;
 		}
-		to = q->cfg->postmaster;
+		/* a bare "postmaster" is qualified with our own name */
+		if (strchr(q->cfg->postmaster, '@') == NULL)
+			snprintf(pm, sizeof(pm), "%s@%s", q->cfg->postmaster,
+			    q->cfg->myhostname);
+		else
+			snprintf(pm, sizeof(pm), "%s", q->cfg->postmaster);
+		to = pm;
 	}
 	{
 		struct queue_dsn_opts opts = { 0, 0 };
