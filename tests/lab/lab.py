@@ -606,6 +606,49 @@ class Lab:
             f.write("\n".join(lines) + "\n")
         return self.conf
 
+    # -- the SMTP listener (P2, docs/smtpd-contract.md)
+    @staticmethod
+    def listen_sections(listeners):
+        """Config text for listen sections; listeners: [(name, "addr:port",
+        role), ...].  Pass it to write_config(extra=...)."""
+        out = []
+        for name, address, role in listeners:
+            out += ['listen "%s" {' % name, '\taddress = "%s"' % address,
+                    "\trole = %s" % role, "}"]
+        return "\n".join(out)
+
+    def smtpd_cert(self, names=None):
+        """Certificate (chain) and key for sealpost's listener, issued by the
+        lab CA for myhostname once per lab; returns (chain_path, key_path)."""
+        chain, key = self.path("pki", "smtpd.chain.pem"), self.path("pki", "smtpd.key")
+        if names or not os.path.exists(key):
+            chain, key = self.issue_cert("smtpd", names or [self.topo.RELAY_HOSTNAME])
+        return chain, key
+
+    def sasl_dir(self, users, realm=None, name="sasl"):
+        """A directory for smtpd_sasl_path: smtpd.conf (auxprop, sasldb,
+        PLAIN LOGIN) and a sasldb file with users {name: password} made by
+        saslpasswd2 in realm (default myhostname).
+
+        libsasl2 stores sasldb entries as user@realm.  A client may always
+        authenticate as "user@realm"; a bare "user" is looked up in the
+        server's user_realm, or when that is NULL in the serverFQDN given to
+        sasl_server_new(), so it works only when that equals realm."""
+        realm = realm or self.topo.RELAY_HOSTNAME
+        d = self.path(name)
+        os.makedirs(d, exist_ok=True)
+        db = os.path.join(d, "sasldb2")
+        with open(os.path.join(d, "smtpd.conf"), "w") as f:
+            f.write("pwcheck_method: auxprop\nauxprop_plugin: sasldb\n"
+                    "sasldb_path: %s\nmech_list: PLAIN LOGIN\n" % db)
+        for user, password in users.items():
+            r = subprocess.run(["saslpasswd2", "-c", "-p", "-f", db, "-u", realm, user],
+                               input=password.encode(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=30)
+            if r.returncode != 0:
+                raise LabError("saslpasswd2 %s@%s: %s" % (user, realm, r.stdout.decode()))
+        return d
+
     def _write_summary(self):
         summary = {
             "rundir": self.rundir, "build": self.build, "conf": self.conf,
