@@ -236,4 +236,81 @@ struct queue_msg *queue_dsn_build_opts(const struct queue_msg *orig,
     const char *rcpt_to, const char *reporting_mta, int64_t now,
     const struct queue_dsn_opts *opts);
 
+/* ---- queue administration (queue_admin.c) ------------------------------- */
+
+/*
+ * What "sealpost queue delete|hold|release|requeue" does to a message.
+ * The daemon applies these through its control socket (queue manager,
+ * qmgr_admin.c); command-line tools apply them directly with
+ * queue_admin_apply when the daemon is not running.
+ */
+enum queue_admin_op {
+	QUEUE_ADMIN_DELETE,	/* remove the message, no notification */
+	QUEUE_ADMIN_HOLD,	/* set QUEUE_MSG_HOLD: no new delivery attempts */
+	QUEUE_ADMIN_RELEASE,	/* clear QUEUE_MSG_HOLD */
+	QUEUE_ADMIN_REQUEUE	/* pending recipients due now, backoff reset */
+};
+
+/* "DELETE", "HOLD", ... (the control socket verbs); NULL if out of range. */
+const char *queue_admin_op_name(enum queue_admin_op op);
+/* The op for a verb (case-insensitive: "delete", "HOLD"); 0, or -1. */
+int queue_admin_op_parse(const char *s, enum queue_admin_op *op);
+
+/*
+ * Apply op to the in-memory message m (not DELETE).  HOLD and RELEASE
+ * change m->flags; REQUEUE sets next_try = 0 and attempts = 0 on every
+ * pending recipient i with skip == NULL or skip[i] == 0 (the queue
+ * manager passes its per-recipient "in flight" marks).  Pure function.
+ * Returns the number of things changed (0 when m already was so), and
+ * for REQUEUE sets changed[i] = 1 for each recipient it reset when
+ * changed is not NULL (nrcpt entries).
+ */
+size_t queue_admin_change(struct queue_msg *m, enum queue_admin_op op,
+    const unsigned char *skip, unsigned char *changed);
+
+/* The daemon holds an exclusive flock(2) on spool_dir/QUEUE_ADMIN_LOCK_NAME
+ * from before it reads the queue until its control socket is gone. */
+#define QUEUE_ADMIN_LOCK_NAME	"sealpostd.lock"
+
+/*
+ * Open (creating, mode 0644) spool_dir/QUEUE_ADMIN_LOCK_NAME and take an
+ * exclusive lock, retrying for up to wait_ms.  Returns the descriptor
+ * (close it to unlock), or -1: errno EWOULDBLOCK when another process
+ * holds the lock, else err says why.
+ */
+int queue_admin_lock(const char *spool_dir, unsigned wait_ms, char *err,
+    size_t errlen);
+
+/* Per-ID outcome of queue_admin_apply. */
+enum queue_admin_result {
+	QUEUE_ADMIN_DONE = 0,	/* applied (or already so) */
+	QUEUE_ADMIN_UNKNOWN = 1	/* no such message (also: invalid ID) */
+};
+#define QUEUE_ADMIN_BUSY	1	/* queue_admin_apply: daemon running */
+
+/*
+ * For command-line tools when the daemon is not running: take the lock
+ * (never waiting), then apply op to the messages qids[0..n) - or to
+ * every message when qids is NULL - in one short sqlite transaction on
+ * spool_dir/queue.db (busy timeout, BEGIN IMMEDIATE).  Messages still in
+ * the maildrop are included: DELETE unlinks the file; the other ops
+ * import it into the database first (as the daemon would) and change it
+ * there.  res[i] (n entries, may be NULL when qids is NULL) tells per ID
+ * whether it existed; *count is the number of messages acted on.
+ * Returns 0; QUEUE_ADMIN_BUSY when the daemon holds the lock (nothing
+ * done: use its control socket); -1 with err when nothing could be done
+ * (no permission, database error: the transaction is rolled back).
+ */
+int queue_admin_apply(const char *spool_dir, enum queue_admin_op op,
+    const char *const *qids, size_t n, int *res, size_t *count,
+    char *err, size_t errlen);
+
+/*
+ * For "sealpost queue show": one message with its body, read-only, from
+ * the database or else from the maildrop (*in_maildrop = 1).  0 with
+ * *out set (caller frees), 1 when there is no such message, -1 with err.
+ */
+int queue_admin_load(const char *spool_dir, const char *qid,
+    struct queue_msg **out, int *in_maildrop, char *err, size_t errlen);
+
 #endif
