@@ -80,6 +80,17 @@ int cfg_val_listen_address(const char *s, char **host, uint16_t *port);
 int cfg_val_role(const char *s, int *out);
 /* reject | normalize (also "normalise") */
 int cfg_val_bare_lf(const char *s, int *out);
+struct cfg_tls_policy;
+/* tls_policy (cfg_tlspolicy.c): a level name (enum cfg_tls_level) */
+int cfg_val_tls_level(const char *s, int *out);
+/* a match element: nexthop | hostname | dot-nexthop | [.]hostname */
+int cfg_val_tls_match(const char *s);
+/* a tls_policy title: "example.net" or ".example.net" */
+int cfg_val_tls_domain(const char *s);
+/* Check one collected entry across its keys; -1 with msg. */
+int cfg_tls_policy_check(const struct cfg_tls_policy *p, char *msg,
+    size_t msglen);
+
 /* a listen section title: 1-CFG_MAX_TITLE_LEN of [A-Za-z0-9._-] */
 int cfg_val_title(const char *s);
 
@@ -121,7 +132,9 @@ enum cfg_kind {
 	CFG_K_CIDR,		/* list element: mynetworks */
 	CFG_K_LISTEN_ADDR,	/* listen section: checked, read back later */
 	CFG_K_ROLE,		/* listen section: checked, read back later */
-	CFG_K_BARE_LF		/* int, enum cfg_bare_lf */
+	CFG_K_BARE_LF,		/* int, enum cfg_bare_lf */
+	CFG_K_TLS_LEVEL,	/* tls_policy section: checked, read back later */
+	CFG_K_TLS_MATCH		/* tls_policy section: list element */
 };
 
 struct cfg_key {

@@ -83,6 +83,11 @@ const struct cfg_key cfg_keys[] = {
 	  OFF(resolver.unbound_config), 0, 0 },
 	{ "resolver", "unbound_options", CFG_K_UBOPT, 0, 0, 0 },
 
+	/* DANE (RFC 7672) and per-destination TLS policy (docs/dane.md) */
+	{ NULL, "dane", CFG_K_BOOL, OFF(dane), 0, 0 },
+	{ "tls_policy", "level", CFG_K_TLS_LEVEL, 0, 0, 0 },
+	{ "tls_policy", "match", CFG_K_TLS_MATCH, 0, 0, 0 },
+
 	/* the SMTP listener: docs/smtpd-contract.md */
 	{ "listen", "address", CFG_K_LISTEN_ADDR, 0, 0, 0 },
 	{ "listen", "role", CFG_K_ROLE, 0, 0, 0 },
@@ -150,6 +155,10 @@ cfg_kind_expect(const struct cfg_key *k)
 		return "host, host:port, [host] or [host]:port";
 	case CFG_K_FORWARDER: return "an IP address, optionally @port";
 	case CFG_K_UBOPT: return "\"name: value\"";
+	case CFG_K_TLS_LEVEL: return "none, may, encrypt, dane, dane-only, "
+	    "verify or secure";
+	case CFG_K_TLS_MATCH: return "nexthop, hostname, dot-nexthop, a host "
+	    "name or .domain";
 	case CFG_K_CIDR:
 		return "an IP address or network, e.g. 192.0.2.0/24, "
 		    "2001:db8::/32";
@@ -262,6 +271,10 @@ cfg_key_store(const struct cfg_key *k, const char *value,
 		return cfg_val_forwarder(value);
 	case CFG_K_UBOPT:
 		return cfg_val_unbound_option(value);
+	case CFG_K_TLS_LEVEL:
+		return cfg_val_tls_level(value, &b);
+	case CFG_K_TLS_MATCH:
+		return cfg_val_tls_match(value);
 	case CFG_K_CIDR: {
 		struct cfg_cidr c;
 
@@ -375,6 +388,7 @@ cfg_set_defaults(struct sealpost_config *cfg)
 	cfg->tls_opportunistic = 1;
 	cfg->resolver.trust_anchor_file = xstrdup("/usr/share/dns/root.key");
 	cfg->resolver.trust_anchor_auto = 0;
+	cfg->dane = 1;
 	cfg->smtpd.sasl_enable = -1;	/* decided after the parse */
 	cfg->smtpd.recipient_limit = 1000;
 	cfg->smtpd.header_size_limit = 1024 * 1024;
@@ -429,5 +443,11 @@ cfg_free(struct sealpost_config *cfg)
 	free(cfg->smtpd.tls_cert_file);
 	free(cfg->smtpd.tls_key_file);
 	free(cfg->smtpd.sasl_path);
+	for (i = 0; i < cfg->ntls_policies; i++) {
+		free(cfg->tls_policies[i].domain);
+		cfg_free_list(cfg->tls_policies[i].match,
+		    cfg->tls_policies[i].nmatch);
+	}
+	free(cfg->tls_policies);
 	free(cfg);
 }

@@ -51,9 +51,10 @@ cfg_confuse_free(cfg_t *c)
 #include "util.h"
 
 static const char *const cfg_sections[] = { "timeouts", "relayhost",
-	"resolver", "listen" };
-/* "listen" is repeatable and titled; titles must differ */
+	"resolver", "listen", "tls_policy" };
+/* "listen" and "tls_policy" are repeatable and titled; titles differ */
 static const int cfg_section_flags[] = { CFGF_NONE, CFGF_NONE, CFGF_NONE,
+	CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES,
 	CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES };
 #define CFG_NSECTIONS	(sizeof(cfg_sections) / sizeof(cfg_sections[0]))
 #define CFG_LISTEN_SECTION	3	/* index of "listen" above */
@@ -73,6 +74,10 @@ struct cfg_ctx {
 	cfg_t      *listen_cur;
 	size_t      nlisten_seen;
 	unsigned    listen_line[CFG_LISTEN_MAX];	/* first line of each */
+	cfg_t      *tlspol_cur;		/* same for tls_policy sections, */
+	size_t      ntlspol_seen;	/* with the first key line of each */
+	cfg_t      *tlspol_sec[CFG_TLS_POLICY_MAX];
+	unsigned    tlspol_line[CFG_TLS_POLICY_MAX];
 };
 
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -140,8 +145,23 @@ cfg_value_cb(cfg_t *c, cfg_opt_t *opt, const char *value, void *result)
 			    strcmp(cfg_keys[i].section, "listen") == 0)
 				ctx->line[i] = 0;
 	}
+	if (section != NULL && strcmp(section, "tls_policy") == 0 &&
+	    c != ctx->tlspol_cur) {
+		size_t i;
+
+		ctx->tlspol_cur = c;
+		if (ctx->ntlspol_seen < CFG_TLS_POLICY_MAX) {
+			ctx->tlspol_sec[ctx->ntlspol_seen] = c;
+			ctx->tlspol_line[ctx->ntlspol_seen++] = line;
+		}
+		for (i = 0; i < cfg_nkeys; i++)
+			if (cfg_keys[i].section != NULL &&
+			    strcmp(cfg_keys[i].section, "tls_policy") == 0)
+				ctx->line[i] = 0;
+	}
 	if (k->kind != CFG_K_FORWARDER && k->kind != CFG_K_UBOPT &&
-	    k->kind != CFG_K_CIDR && ctx->line[idx] != 0) {
+	    k->kind != CFG_K_CIDR && k->kind != CFG_K_TLS_MATCH &&
+	    ctx->line[idx] != 0) {
 		cfg_fail(ctx, line, "%s is already set on line %u",
 		    k->name, ctx->line[idx]);
 		return -1;
@@ -357,6 +377,72 @@ cfg_collect_smtpd(struct cfg_ctx *ctx, cfg_t *c)
 	return 0;
 }
 
+/*
+ * Read back the tls_policy sections (DANE, docs/dane.md).  level and match
+ * values were checked by cfg_value_cb; the title and the rules across the
+ * two keys are checked here (cfg_tlspolicy.c).
+ */
+static int
+cfg_collect_tls_policies(struct cfg_ctx *ctx, cfg_t *c)
+{
+	struct sealpost_config *cfg = ctx->cfg;
+	unsigned i, j, n = cfg_size(c, "tls_policy");
+
+	if (n > CFG_TLS_POLICY_MAX) {
+		cfg_fail(ctx, 0, "more than %d tls_policy sections",
+		    CFG_TLS_POLICY_MAX);
+		return -1;
+	}
+	if (n > 0)
+		cfg->tls_policies = xcalloc(n, sizeof(*cfg->tls_policies));
+	for (i = 0; i < n; i++) {
+		cfg_t *sec = cfg_getnsec(c, "tls_policy", i);
+		struct cfg_tls_policy *p = &cfg->tls_policies[i];
+		const char *title = cfg_title(sec);
+		const char *level = cfg_getstr(sec, "level");
+		char shown[CFG_MAX_HOSTNAME_LEN + 8], why[128];
+		int lv = CFG_TLS_MAY;
+
+		p->line = sec->line > 0 ? (unsigned)sec->line : 0;
+		for (j = 0; j < ctx->ntlspol_seen; j++)
+			if (ctx->tlspol_sec[j] == sec)
+				p->line = ctx->tlspol_line[j];
+		util_printable(title != NULL ? title : "",
+		    title != NULL ? strlen(title) : 0, shown, sizeof(shown));
+		if (title == NULL || cfg_val_tls_domain(title) < 0) {
+			cfg_fail(ctx, p->line, "tls_policy \"%s\": not a domain "
+			    "(\"example.net\" or \".example.net\")", shown);
+			return -1;
+		}
+		if (level == NULL) {
+			cfg_fail(ctx, p->line, "tls_policy \"%s\": level is "
+			    "missing", shown);
+			return -1;
+		}
+		UTIL_ASSERT(cfg_val_tls_level(level, &lv) == 0);
+		p->domain = xstrdup(title);
+		for (j = 0; p->domain[j]; j++)
+			if (p->domain[j] >= 'A' && p->domain[j] <= 'Z')
+				p->domain[j] = (char)(p->domain[j] - 'A' + 'a');
+		p->level = (enum cfg_tls_level)lv;
+		p->match = cfg_copy_list(sec, "match", &p->nmatch);
+		cfg->ntls_policies++;
+		if (cfg_tls_policy_check(p, why, sizeof(why)) < 0) {
+			cfg_fail(ctx, p->line, "tls_policy \"%s\": %s", shown,
+			    why);
+			return -1;
+		}
+		for (j = 0; j < i; j++)
+			if (strcmp(cfg->tls_policies[j].domain, p->domain) == 0) {
+				cfg_fail(ctx, p->line, "tls_policy \"%s\": "
+				    "already given on line %u", shown,
+				    cfg->tls_policies[j].line);
+				return -1;
+			}
+	}
+	return 0;
+}
+
 /* Rules that involve more than one key; the line is the later key's. */
 static int
 cfg_check_across(struct cfg_ctx *ctx)
@@ -408,7 +494,7 @@ cfg_build_opts(const char *section, cfg_opt_t *subs[CFG_NSECTIONS])
 		    (section != NULL && strcmp(section, k->section) != 0))
 			continue;
 		if (k->kind == CFG_K_FORWARDER || k->kind == CFG_K_UBOPT ||
-		    k->kind == CFG_K_CIDR)
+		    k->kind == CFG_K_CIDR || k->kind == CFG_K_TLS_MATCH)
 			opts[n++] = (cfg_opt_t)CFG_STR_LIST_CB(k->name, NULL,
 			    CFGF_NODEFAULT, cfg_value_cb);
 		else
@@ -474,6 +560,8 @@ cfg_parse_into(struct cfg_ctx *ctx, char *src, size_t len)
 	}
 	if (rc == 0)
 		rc = cfg_collect_smtpd(ctx, c);
+	if (rc == 0)
+		rc = cfg_collect_tls_policies(ctx, c);
 	cfg_confuse_free(c);
 	cfg_cur = NULL;
 	pthread_mutex_unlock(&cfg_lock);

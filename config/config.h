@@ -108,6 +108,42 @@ int cfg_cidr_match(const struct cfg_cidr *nets, size_t n, int family,
 int cfg_cidr_parse(const char *s, struct cfg_cidr *out);
 const char *cfg_role_name(enum cfg_smtpd_role role);
 
+/* ---- outbound TLS policy (docs/dane-contract.md, docs/dane.md) ---- */
+
+/* Postfix smtp_tls_policy_maps levels. */
+enum cfg_tls_level {
+	CFG_TLS_NONE = 0,	/* never STARTTLS */
+	CFG_TLS_MAY,		/* opportunistic */
+	CFG_TLS_ENCRYPT,	/* mandatory TLS, no authentication */
+	CFG_TLS_DANE,		/* DANE if usable TLSA exist, else may */
+	CFG_TLS_DANE_ONLY,	/* mandatory DANE, no fallback */
+	CFG_TLS_VERIFY,		/* mandatory PKIX, match default "hostname" */
+	CFG_TLS_SECURE		/* mandatory PKIX, match default "nexthop",
+				 * ".nexthop" */
+};
+
+#define CFG_TLS_MATCH_MAX	8	/* match names per tls_policy */
+#define CFG_TLS_POLICY_MAX	1024	/* tls_policy sections */
+
+struct cfg_tls_policy {
+	char    *domain;		/* lower case; ".example.net" = subdomains */
+	enum cfg_tls_level level;
+	char   **match;			/* "nexthop", "hostname", "dot-nexthop",
+					 * a name, or ".domain" */
+	size_t   nmatch;
+	unsigned line;
+};
+
+struct sealpost_config;
+/*
+ * The tls_policy entry for a next-hop domain: the exact entry, else the
+ * ".parent" entry of the nearest enclosing domain, else NULL.  domain may
+ * carry a trailing dot and any case.
+ */
+const struct cfg_tls_policy *cfg_tls_policy_find(
+    const struct sealpost_config *cfg, const char *domain);
+const char *cfg_tls_level_name(enum cfg_tls_level level);
+
 struct sealpost_config {
 	char *path;			/* file this came from, absolute;
 					 * NULL when no file was read */
@@ -149,6 +185,11 @@ struct sealpost_config {
 
 	struct cfg_resolver resolver;
 	struct cfg_smtpd smtpd;
+
+	/* DANE and per-destination TLS policy */
+	int   dane;			/* look up TLSA (RFC 7672): yes */
+	struct cfg_tls_policy *tls_policies;	/* tls_policy sections */
+	size_t ntls_policies;
 };
 
 /*
