@@ -1,18 +1,31 @@
 /*
  * qmgr_control.c - how the outside world pokes the queue manager.
  *
- * Two triggers exist, both harmless, so the socket is open to every local
- * user (as Postfix lets anyone run "sendmail -q"):
+ * Triggers are harmless, so the socket is open to every local user (as
+ * Postfix lets anyone run "sendmail -q"):
  *   WAKEUP          new files are in the maildrop (sent by postdrop)
  *   FLUSH [domain]  try deferred mail now (sendmail -q, sealpost flush)
- * A client sends one line of at most CONTROL_LINE_MAX bytes and gets
- * "OK" or "ERR reason" back.  The maildrop is also watched with inotify
- * (uv_fs_event) and scanned by the retry timer, so a lost trigger only
- * delays mail, never loses it.
+ *   PING            is anybody there
+ * Queue administration changes mail, so only root and the daemon's own
+ * user may send it (SO_PEERCRED); "sealpost queue ..." uses it:
+ *   DELETE qid|ALL, HOLD qid|ALL, RELEASE qid|ALL, REQUEUE qid|ALL
+ * answered "OK n" (n messages acted on) once the change is durable, or
+ * "ERR reason" ("ERR no such message", "ERR busy ..." = try again).
+ * A client sends one line of at most CONTROL_LINE_MAX bytes and gets one
+ * line back.  The maildrop is also watched with inotify (uv_fs_event) and
+ * scanned by the retry timer, so a lost trigger only delays mail, never
+ * loses it.
+ *
+ * Before the socket exists the daemon takes the exclusive lock on
+ * spool/sealpostd.lock and keeps it until the socket is gone: that is how
+ * "sealpost queue ..." knows whether to talk to us or to change the
+ * database itself (queue_admin.c), without racing our start-up scan.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +34,7 @@
 #define CONTROL_LINE_MAX	256	/* longest command line accepted */
 #define CONTROL_TIMEOUT_MS	5000	/* a client gets this long to speak */
 #define CONTROL_SOCKET_NAME	"sealpostd.sock"
+#define CONTROL_LOCK_WAIT_MS	15000	/* a "sealpost queue" transaction */
 
 struct control_client {
 	uv_pipe_t  pipe;
@@ -30,7 +44,7 @@ struct control_client {
 	size_t     len;
 	int        closing, handles;
 	uv_write_t wreq;
-	char       reply[64];
+	char       reply[80];
 };
 
 static void
@@ -91,10 +105,53 @@ valid_domain_arg(const char *s)
 	return 1;
 }
 
+/* Root or the daemon's own user (the spool's owner). */
+static int
+client_privileged(struct control_client *c)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
+	    len != sizeof(cr))
+		return 0;
+	return cr.uid == 0 || cr.uid == geteuid();
+}
+
+static void
+client_admin_done(void *arg, const char *reply)
+{
+	client_reply(arg, reply);
+}
+
+/* DELETE/HOLD/RELEASE/REQUEUE qid|ALL; the answer comes after the commit. */
+static void
+client_admin(struct control_client *c, enum queue_admin_op op,
+    const char *arg)
+{
+	if (arg == NULL || (strcmp(arg, "ALL") != 0 &&
+	    queue_id_valid(arg) < 0)) {
+		client_reply(c, "ERR bad queue ID");
+		return;
+	}
+	if (!client_privileged(c)) {
+		client_reply(c, "ERR permission denied");
+		return;
+	}
+	/* nothing may close the client before its answer is written */
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	uv_timer_stop(&c->timer);
+	qmgr_admin(c->q, op, strcmp(arg, "ALL") == 0 ? NULL : arg,
+	    client_admin_done, c);
+}
+
 static void
 client_command(struct control_client *c)
 {
 	qmgr *q = c->q;
+	enum queue_admin_op op;
 	char *arg;
 
 	arg = strchr(c->line, ' ');
@@ -113,6 +170,9 @@ client_command(struct control_client *c)
 		client_reply(c, "OK");
 	} else if (strcmp(c->line, "PING") == 0 && arg == NULL) {
 		client_reply(c, "OK");
+	} else if (queue_admin_op_parse(c->line, &op) == 0 &&
+	    strcmp(c->line, queue_admin_op_name(op)) == 0) {
+		client_admin(c, op, arg);
 	} else {
 		client_reply(c, "ERR unknown command");
 	}
@@ -196,8 +256,23 @@ qmgr_control_start(qmgr *q)
 	char *path = xasprintf("%s/%s", q->cfg->spool_directory,
 	    CONTROL_SOCKET_NAME);
 	char *drop = xasprintf("%s/maildrop", q->cfg->spool_directory);
+	char err[256];
 	int rc;
 
+	/* Held until qmgr_control_stop; waits out a "sealpost queue" change
+	 * made while no daemon ran, so the scan that follows sees it. */
+	q->admin_lock_fd = queue_admin_lock(q->cfg->spool_directory,
+	    CONTROL_LOCK_WAIT_MS, err, sizeof(err));
+	if (q->admin_lock_fd >= 0)
+		q->admin_lock_on = 1;
+	else if (errno == EWOULDBLOCK) {
+		log_error("%s: is another sealpostd using this spool?", err);
+		free(path);
+		free(drop);
+		return -1;
+	} else
+		log_warn("%s; queue administration cannot tell whether the "
+		    "daemon runs", err);
 	unlink(path);	/* a stale socket from a crash */
 	uv_pipe_init(q->loop, &q->control, 0);
 	q->control.data = q;
@@ -206,6 +281,10 @@ qmgr_control_start(qmgr *q)
 	    control_accept)) != 0) {
 		log_error("control socket %s: %s", path, uv_strerror(rc));
 		uv_close((uv_handle_t *)&q->control, NULL);
+		if (q->admin_lock_on) {
+			close(q->admin_lock_fd);
+			q->admin_lock_on = 0;
+		}
 		free(path);
 		free(drop);
 		return -1;
@@ -241,6 +320,14 @@ qmgr_control_stop(qmgr *q)
 		uv_fs_event_stop(&q->drop_watch);
 		uv_close((uv_handle_t *)&q->drop_watch, NULL);
 		q->drop_watch_on = 0;
+	}
+	qmgr_admin_stop(q);
+	/* The socket is gone: from now on "sealpost queue" works on the
+	 * database directly; the last fire-and-forget commits of running
+	 * jobs only touch recipient rows and are serialised by sqlite. */
+	if (q->admin_lock_on) {
+		close(q->admin_lock_fd);
+		q->admin_lock_on = 0;
 	}
 }
 

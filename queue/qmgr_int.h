@@ -29,6 +29,9 @@ struct qmgr_msg {
 	int               loading;	/* body load in flight */
 	struct qmgr_item *wait_body;	/* items waiting for the body */
 	int               removed;	/* every recipient is final */
+	int               admin_deleting; /* deleted by the administrator;
+					 * removed once nothing runs
+					 * (qmgr_admin.c) */
 };
 
 /* A destination: a domain, or the relayhost for all domains. */
@@ -64,6 +67,14 @@ struct qmgr {
 	uv_pipe_t           control;
 	int                 control_on;
 	int                 started, stopping;
+
+	/* queue administration (qmgr_admin.c, qmgr_control.c) */
+	int                 admin_lock_fd;	/* flock on spool/sealpostd.lock */
+	int                 admin_lock_on;
+	uv_check_t          admin_check;	/* runs pending deletions */
+	int                 admin_check_init;
+	char              (*admin_del)[QUEUE_ID_LEN + 1];	/* pending */
+	size_t              admin_ndel, admin_adel;
 };
 
 /* qmgr_sched.c */
@@ -78,6 +89,19 @@ const char *qmgr_rcpt_domain(const char *addr);
 /* qmgr_done.c */
 void qmgr_job_done(struct mta_job *job);
 uint64_t qmgr_backoff(const qmgr *q, unsigned attempts);
+
+/* qmgr_admin.c */
+/*
+ * Apply an administrator's change to message qid (NULL: every message):
+ * memory first, then one store transaction; done(arg, reply) runs once,
+ * after the commit or at once when nothing needs committing, with the
+ * control socket's answer: "OK n" (n messages acted on) or "ERR why".
+ * "ERR busy ..." means try again later (still loading, stopping).
+ */
+void qmgr_admin(qmgr *q, enum queue_admin_op op, const char *qid,
+    void (*done)(void *arg, const char *reply), void *arg);
+/* Forget pending deletions (they stay held on disk), close the handle. */
+void qmgr_admin_stop(qmgr *q);
 
 /* qmgr_control.c */
 int qmgr_control_start(qmgr *q);

@@ -273,8 +273,9 @@ size_t queue_admin_change(struct queue_msg *m, enum queue_admin_op op,
 #define QUEUE_ADMIN_LOCK_NAME	"sealpostd.lock"
 
 /*
- * Open (creating, mode 0644) spool_dir/QUEUE_ADMIN_LOCK_NAME and take an
- * exclusive lock, retrying for up to wait_ms.  Returns the descriptor
+ * Open (creating, mode 0600, owned by the spool directory's owner)
+ * spool_dir/QUEUE_ADMIN_LOCK_NAME and take an exclusive lock, retrying
+ * for up to wait_ms.  Returns the descriptor
  * (close it to unlock), or -1: errno EWOULDBLOCK when another process
  * holds the lock, else err says why.
  */

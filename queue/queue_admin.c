@@ -44,6 +44,7 @@
 
 #define ADMIN_LOCK_POLL_MS	20	/* retry interval while waiting */
 #define ADMIN_PATH_MAX		4096
+#define ADMIN_LOCK_MODE		0600
 
 static const char *const admin_op_names[] = {
 	[QUEUE_ADMIN_DELETE] = "DELETE",
@@ -130,9 +131,11 @@ queue_admin_lock(const char *spool_dir, unsigned wait_ms, char *err,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	/* Read-only is enough for flock(2), and lets the daemon's unprivileged
-	 * user open a file root created (mode 0644 below). */
-	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/* Mode 0600: anyone who can open it can lock it, and a lock held by
+	 * a stranger would keep the daemon from starting.  Read-only is
+	 * enough for flock(2). */
+	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    ADMIN_LOCK_MODE);
 	if (fd < 0) {
 		int e = errno;
 
@@ -140,9 +143,18 @@ queue_admin_lock(const char *spool_dir, unsigned wait_ms, char *err,
 		errno = e;
 		return -1;
 	}
-	if (fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
-	    (st.st_mode & 07777) != 0644)
-		(void)fchmod(fd, 0644);	/* whatever our umask was */
+	if (fstat(fd, &st) == 0) {
+		struct stat sp;
+
+		/* root made it: it belongs to the spool's owner, the daemon's
+		 * user, who must be able to open it after dropping root */
+		if (geteuid() == 0 && stat(spool_dir, &sp) == 0 &&
+		    (st.st_uid != sp.st_uid || st.st_gid != sp.st_gid))
+			(void)fchown(fd, sp.st_uid, sp.st_gid);
+		if ((st.st_mode & 07777) != ADMIN_LOCK_MODE &&
+		    (st.st_uid == geteuid() || geteuid() == 0))
+			(void)fchmod(fd, ADMIN_LOCK_MODE);
+	}
 	for (;;) {
 		struct timespec ts = { 0, ADMIN_LOCK_POLL_MS * 1000000L };
 
