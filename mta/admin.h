@@ -1,10 +1,35 @@
 /*
- * admin.h - the sealpost administration command's entry point.
+ * admin.h - the sealpost administration command (mta/admin_*.c).
+ *
+ *   admin_cmd.c     argument dispatch, queue list, flush, check-config
+ *   admin_show.c    queue show, and the JSON form of a message
+ *   admin_change.c  queue delete/hold/release/requeue (daemon or direct)
  */
 #ifndef SEALPOST_ADMIN_H
 #define SEALPOST_ADMIN_H
 
+#include <jansson.h>
+
+#include "config/config.h"
+#include "queue/queue.h"
+
 /* Everything main() does; returns a sysexits.h code. */
 int admin_main(int argc, char **argv);
+
+/* JSON for one message envelope (no headers); caller owns the result. */
+json_t *admin_msg_json(const struct queue_msg *m);
+
+/* sealpost queue show [--json] QUEUEID; a sysexits.h code. */
+int admin_queue_show(const struct sealpost_config *cfg, const char *qid,
+    int json);
+
+/*
+ * sealpost queue delete|hold|release|requeue QUEUEID...|ALL: through the
+ * running daemon's control socket, or straight on the spool when it is
+ * not running.  ids are untrusted command-line words.  A sysexits.h code:
+ * EX_NOINPUT when some ID was unknown (the others are still done).
+ */
+int admin_queue_change(const struct sealpost_config *cfg,
+    enum queue_admin_op op, char **ids, int nids);
 
 #endif

@@ -2,14 +2,19 @@
  * admin_cmd.c - the "sealpost" administration command.
  *
  *   sealpost [-c config] queue list [--json]
- *   sealpost [-c config] flush [domain]
+ *   sealpost [-c config] queue show [--json] QUEUEID
+ *   sealpost [-c config] queue flush [DOMAIN]
+ *   sealpost [-c config] queue delete|hold|release|requeue QUEUEID...|ALL
+ *   sealpost [-c config] flush [DOMAIN]        (same as queue flush)
  *   sealpost [-c config] check-config
  *   sealpost version
  *
  * Reading commands open the queue database read-only, so they are safe
- * while the daemon runs; anything that changes the queue goes through the
- * daemon's control socket so the daemon's in-memory state never diverges
- * from disk.  JSON is built with jansson, never by hand.
+ * while the daemon runs.  Commands that change the queue go through the
+ * daemon's control socket when it runs, so its in-memory state never
+ * diverges from disk, and change the spool directly only when it does
+ * not (admin_change.c, queue/queue_admin.c).  JSON is built with jansson,
+ * never by hand.  docs/admin.md is the user's reference.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -24,56 +29,24 @@
 
 #define ADMIN_ERR_MAX 1024
 
-static const char *const state_names[] = { "pending", "delivered", "bounced" };
-
 static void
 admin_usage(void)
 {
 	fprintf(stderr,
 	    "usage: sealpost [-c config] queue list [--json]\n"
+	    "       sealpost [-c config] queue show [--json] QUEUEID\n"
+	    "       sealpost [-c config] queue flush [domain]\n"
+	    "       sealpost [-c config] queue delete|hold|release|requeue "
+	    "QUEUEID...|ALL\n"
 	    "       sealpost [-c config] flush [domain]\n"
 	    "       sealpost [-c config] check-config\n"
 	    "       sealpost version\n");
 }
 
-static json_t *
-rcpt_json(const struct queue_rcpt *r)
-{
-	json_t *o = json_object();
-	int st = (r->state >= 0 && r->state <= 2) ? r->state : 0;
-
-	json_object_set_new(o, "address", json_string(r->addr));
-	json_object_set_new(o, "state", json_string(state_names[st]));
-	json_object_set_new(o, "attempts", json_integer(r->attempts));
-	if (r->next_try)
-		json_object_set_new(o, "next_try", json_integer(r->next_try));
-	if (r->status)
-		json_object_set_new(o, "status", json_string(r->status));
-	if (r->reply)
-		json_object_set_new(o, "reason", json_string(r->reply));
-	if (r->relay)
-		json_object_set_new(o, "relay", json_string(r->relay));
-	if (r->tls)
-		json_object_set_new(o, "tls", json_string(r->tls));
-	return o;
-}
-
 static void
 list_json_cb(void *arg, const struct queue_msg *m)
 {
-	json_t *arr = arg, *o = json_object(), *rs = json_array();
-	size_t i;
-
-	json_object_set_new(o, "queue_id", json_string(m->qid));
-	json_object_set_new(o, "sender", json_string(m->sender));
-	json_object_set_new(o, "arrival", json_integer(m->arrival));
-	json_object_set_new(o, "size", json_integer((json_int_t)m->size));
-	json_object_set_new(o, "held",
-	    json_boolean(m->flags & QUEUE_MSG_HOLD));
-	for (i = 0; i < m->nrcpt; i++)
-		json_array_append_new(rs, rcpt_json(&m->rcpt[i]));
-	json_object_set_new(o, "recipients", rs);
-	json_array_append_new(arr, o);
+	json_array_append_new(arg, admin_msg_json(m));
 }
 
 static int
@@ -118,6 +91,48 @@ cmd_flush(const struct sealpost_config *cfg, const char *domain)
 	return EX_OK;
 }
 
+/* "queue ..." with argv[0] = the subcommand; -1 = usage error. */
+static int
+cmd_queue(const struct sealpost_config *cfg, int argc, char **argv)
+{
+	static const struct {
+		const char         *word;
+		enum queue_admin_op op;
+	} change_words[] = {
+		{ "delete", QUEUE_ADMIN_DELETE },
+		{ "hold", QUEUE_ADMIN_HOLD },
+		{ "release", QUEUE_ADMIN_RELEASE },
+		{ "requeue", QUEUE_ADMIN_REQUEUE },
+	};
+	size_t i;
+
+	if (argc < 1)
+		return -1;
+	if (strcmp(argv[0], "list") == 0) {
+		if (argc == 1)
+			return cmd_queue_list(cfg, 0);
+		if (argc == 2 && strcmp(argv[1], "--json") == 0)
+			return cmd_queue_list(cfg, 1);
+		return -1;
+	}
+	if (strcmp(argv[0], "show") == 0) {
+		if (argc == 2 && strcmp(argv[1], "--json") != 0)
+			return admin_queue_show(cfg, argv[1], 0);
+		if (argc == 3 && strcmp(argv[1], "--json") == 0)
+			return admin_queue_show(cfg, argv[2], 1);
+		if (argc == 3 && strcmp(argv[2], "--json") == 0)
+			return admin_queue_show(cfg, argv[1], 1);
+		return -1;
+	}
+	if (strcmp(argv[0], "flush") == 0 && argc <= 2)
+		return cmd_flush(cfg, argc == 2 ? argv[1] : NULL);
+	for (i = 0; i < sizeof(change_words) / sizeof(change_words[0]); i++)
+		if (strcmp(argv[0], change_words[i].word) == 0)
+			return argc < 2 ? -1 : admin_queue_change(cfg,
+			    change_words[i].op, argv + 1, argc - 1);
+	return -1;
+}
+
 int
 admin_main(int argc, char **argv)
 {
@@ -147,14 +162,14 @@ admin_main(int argc, char **argv)
 		printf("configuration %s is valid\n",
 		    cfg->path ? cfg->path : "(built-in defaults)");
 		rc = EX_OK;
-	} else if (strcmp(argv[i], "queue") == 0 && i + 1 < argc &&
-	    strcmp(argv[i + 1], "list") == 0 &&
-	    (i + 2 == argc || (i + 3 == argc &&
-	    strcmp(argv[i + 2], "--json") == 0))) {
-		rc = cmd_queue_list(cfg, i + 3 == argc);
+	} else if (strcmp(argv[i], "queue") == 0) {
+		rc = cmd_queue(cfg, argc - i - 1, argv + i + 1);
 	} else if (strcmp(argv[i], "flush") == 0 && i + 2 >= argc) {
 		rc = cmd_flush(cfg, i + 1 < argc ? argv[i + 1] : NULL);
 	} else {
+		rc = -1;
+	}
+	if (rc < 0) {
 		admin_usage();
 		rc = EX_USAGE;
 	}
