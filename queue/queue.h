@@ -307,6 +307,16 @@ int queue_admin_apply(const char *spool_dir, enum queue_admin_op op,
     char *err, size_t errlen);
 
 /*
+ * Every valid message still waiting in spool_dir/maildrop (not imported
+ * by the daemon yet): cb(arg, m) with the body loaded (m only valid during
+ * the call).  Unreadable or invalid files are skipped.  A missing
+ * maildrop is empty.  0, or -1 with err when the directory cannot be read.
+ */
+int queue_admin_list_maildrop(const char *spool_dir,
+    void (*cb)(void *arg, const struct queue_msg *m), void *arg,
+    char *err, size_t errlen);
+
+/*
  * For "sealpost queue show": one message with its body, read-only, from
  * the database or else from the maildrop (*in_maildrop = 1).  0 with
  * *out set (caller frees), 1 when there is no such message, -1 with err.

@@ -552,3 +552,38 @@ queue_admin_load(const char *spool_dir, const char *qid,
 	*in_maildrop = 1;
 	return 0;
 }
+
+int
+queue_admin_list_maildrop(const char *spool_dir,
+    void (*cb)(void *arg, const struct queue_msg *m), void *arg,
+    char *err, size_t errlen)
+{
+	char path[ADMIN_PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/maildrop", spool_dir) >=
+	    sizeof(path)) {
+		snprintf(err, errlen, "spool directory name too long");
+		return -1;
+	}
+	if ((d = opendir(path)) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct queue_msg *m;
+
+		if (queue_id_valid(de->d_name) < 0)
+			continue;	/* temporary files, dot entries */
+		if ((m = admin_read_drop(dirfd(d), de->d_name)) == NULL)
+			continue;	/* imported meanwhile, or invalid */
+		m->size = m->body_len;
+		cb(arg, m);
+		queue_msg_free(m);
+	}
+	closedir(d);
+	return 0;
+}
