@@ -358,6 +358,25 @@ class Receiver:
 # the lab
 
 
+def make_pki(d, topo):
+    """The lab's CAs and certificates in directory d: labca (the trusted
+    root, ca-bundle.pem), rogueca, topo.CAS [(name, parent or None, cn)],
+    one labca certificate per mail host with certnames, and topo.CERTS
+    [(name, names, ca[, issue options])].  Returns {name: labca.CA}."""
+    cas = {"labca": labca.CA.create(d, "labca"),
+           "rogueca": labca.CA.create(d, "rogueca", cn="Untrusted Rogue CA")}
+    labca.write_bundle(os.path.join(d, "ca-bundle.pem"), [cas["labca"]])
+    for name, parent, cn in getattr(topo, "CAS", ()):
+        cas[name] = cas[parent].intermediate(name, cn=cn) if parent \
+            else labca.CA.create(d, name, cn=cn)
+    for h in topo.MAILHOSTS:
+        if h.certnames:
+            cas["labca"].issue(h.name, h.certnames)
+    for spec in getattr(topo, "CERTS", ()):
+        cas[spec[2]].issue(spec[0], spec[1], **(spec[3] if len(spec) > 3 else {}))
+    return cas
+
+
 class Lab:
     def __init__(self, name="lab", topo=topology, rundir=None):
         if not in_namespace():
@@ -376,6 +395,7 @@ class Lab:
         self.dns = None
         self.ca = None
         self.rogue_ca = None
+        self.cas = {}
         self.failed = False
         self._msgseq = 0
 
@@ -448,13 +468,8 @@ class Lab:
 
     # -- PKI
     def _make_pki(self):
-        d = self.path("pki")
-        self.ca = labca.CA.create(d, "labca")
-        self.rogue_ca = labca.CA.create(d, "rogueca", cn="Untrusted Rogue CA")
-        labca.write_bundle(os.path.join(d, "ca-bundle.pem"), [self.ca])
-        for h in self.topo.MAILHOSTS:
-            if h.certnames:
-                self.ca.issue(h.name, h.certnames)
+        self.cas = make_pki(self.path("pki"), self.topo)
+        self.ca, self.rogue_ca = self.cas["labca"], self.cas["rogueca"]
 
     def issue_cert(self, basename, names, ca=None, **kw):
         """Issue another certificate (e.g. expired=True, or ca=lab.rogue_ca);
@@ -800,11 +815,7 @@ def generate(outdir, topo=topology):
         def cert_path(self, name):
             return os.path.join(outdir, "pki", name + ".pem")
 
-    ca = labca.CA.create(os.path.join(outdir, "pki"), "labca")
-    labca.write_bundle(os.path.join(outdir, "pki", "ca-bundle.pem"), [ca])
-    for h in topo.MAILHOSTS:
-        if h.certnames:
-            ca.issue(h.name, h.certnames)
+    make_pki(os.path.join(outdir, "pki"), topo)
     return labdns.build(os.path.join(outdir, "dns"), topo.SERVERS, topo.ZONES, ctx=Ctx())
 
 

@@ -118,3 +118,226 @@ ZONES = [
 
 # names that must not exist (NXDOMAIN, provably so under signed test.)
 NXDOMAIN = "nosuchdomain.test"
+
+
+# --------------------------------------------------------------------------
+# P3 DANE cases (tests/integration/test_p3_dane.py)
+#
+# The P3 receivers are DANE_HOSTS, not MAILHOSTS: the lab does not start
+# them (nor does the selftest exercise them); test_p3_dane.py starts them
+# with Lab.start_receiver().  Their certificates are issued with the rest of
+# the PKI, before the zones are built, because the TLSA records are
+# computed from them.
+DANE_HOSTS = []
+
+# Extra CAs, created per run by lab.make_pki() after labca and rogueca:
+# (name, parent or None for a new root, common name).  daneca is a root
+# nobody trusts (not in ca-bundle.pem), so only DANE-TA(2) can authenticate
+# what it issues.
+CAS = [
+    ("daneca", None, "Sealpost DANE-TA Root (not in the bundle)"),
+    ("daneinter", "daneca", "Sealpost DANE-TA Intermediate"),
+]
+# extra certificates: (name, SAN list, issuing CA[, labca.CA.issue options]);
+# the DANE_HOSTS' own are appended at the end of this file
+CERTS = [
+    ("x-rollover-old", ["mx.rollover.danex.test"], "labca"),   # the stale key
+]
+
+# Blackhole for names whose lookup would be a bug: its log (dns/probe/
+# blackhole.log) lists every query it swallowed, by name.
+PROBE = Server("probe", "127.0.53.10", "ns.probe.test.", kind="blackhole")
+SERVERS.append(PROBE)
+
+# The 24 cases of shared/seeds/004 under daneseed.test.  The seed's public
+# addresses play three roles:
+#   38.64.93.21      the server whose key the TLSA data (30c9...) matches:
+#                    seed-good, 127.0.20.21, shared by all cases (the SNI it
+#                    records tells the base domain; Message-IDs the case)
+#   69.167.152.113   STARTTLS with a key that does not match: seed-t1a, -t2a
+#   69.167.152.152   no STARTTLS: seed-t3a, -t4a, -t6a, -t8a, -t10a, -t12a
+# one receiver per case for the last two roles (127.0.20.100+N), so a case
+# sees that its host was tried.  "30c9..." is 3 0 1 of seed-good's
+# certificate, "00c9..." the same with the first byte changed (corrupt),
+# "437a..." (1 0 2) its SHA-512.  The seed's insecure zone "moretesting" is
+# moretesting.daneseed.test (unsigned, no DS); its timing-out "testing"
+# TLSA targets live in timeout.test (the blackhole).  The seed's domain A
+# records of cases 19 and 20 (where mail must never go) are trap receivers.
+SEED = "daneseed.test"
+SEED_GOOD = "127.0.20.21"
+
+
+def _seed_addr(n):
+    return "127.0.20.%d" % (100 + n)
+
+
+def _t(owner, **kw):
+    """TLSA 3 0 1 of seed-good's certificate at _25._tcp.<owner>."""
+    return tlsa("_25._tcp." + owner, "seed-good", 3, 0, 1, **kw)
+
+
+DANE_HOSTS += [
+    MailHost("seed-good", [SEED_GOOD], ["good." + SEED]),
+    MailHost("seed-t1a", [_seed_addr(1)], ["test1a." + SEED]),
+    MailHost("seed-t2a", [_seed_addr(2)], ["test2a." + SEED]),
+] + [MailHost("seed-t%da" % n, [_seed_addr(n)], None) for n in (3, 4, 6, 8, 10, 12)] + [
+    MailHost("seed-trap19", [_seed_addr(19)], ["test19." + SEED]),
+    MailHost("seed-trap20", [_seed_addr(20)], ["test20." + SEED]),
+]
+
+
+def _chain(n, tlsa_aa=None, tlsa_aaaa=None, alias=True, via_insecure=False):
+    """Cases 13-18, 21-24: testN CNAME testNa, testNa MX testNaa, testNaa
+    A seed-good (alias=False) or testNaa CNAME testNaaa CNAME testNaaaa A
+    seed-good; via_insecure: testNaa's CNAME goes through moretesting.
+    tlsa_aa / tlsa_aaaa: None no TLSA there, True matching, False corrupt."""
+    p = "test%d" % n
+    recs = ["%s CNAME %sa" % (p, p), "%sa MX 10 %saa" % (p, p)]
+    if not alias:
+        recs.append("%saa A %s" % (p, SEED_GOOD))
+    else:
+        target = "%saaa.moretesting" % p if via_insecure else "%saaa" % p
+        recs += ["%saa CNAME %s" % (p, target), "%saaa CNAME %saaaa" % (p, p),
+                 "%saaaa A %s" % (p, SEED_GOOD)]
+    if tlsa_aa is not None:
+        recs.append(_t(p + "aa", corrupt=not tlsa_aa))
+    if tlsa_aaaa is not None:
+        recs.append(_t(p + "aaaa", corrupt=not tlsa_aaaa))
+    return recs
+
+
+_SEED_RECORDS = [
+    # 1: two MX, the primary's key does not match -> secondary, verified
+    "test1 MX 10 test1a", "test1 MX 20 test1b",
+    "test1a A " + _seed_addr(1), "test1b A " + SEED_GOOD, _t("test1a"), _t("test1b"),
+    # 2: one MX, key does not match -> deferred
+    "test2 MX 10 test2a", "test2a A " + _seed_addr(2), _t("test2a"),
+    # 3: two MX, the primary lacks STARTTLS -> secondary, verified
+    "test3 MX 10 test3a", "test3 MX 20 test3b",
+    "test3a A " + _seed_addr(3), "test3b A " + SEED_GOOD, _t("test3a"), _t("test3b"),
+    # 4: one MX without STARTTLS -> deferred
+    "test4 MX 10 test4a", "test4a A " + _seed_addr(4), _t("test4a"),
+    # 5/6: only PKIX-EE (1 0 2) -> unusable: encrypted delivery / deferred
+    "test5 MX 10 test5a", "test5a A " + SEED_GOOD,
+    tlsa("_25._tcp.test5a", "seed-good", 1, 0, 2),
+    "test6 MX 10 test6a", "test6a A " + _seed_addr(6),
+    tlsa("_25._tcp.test6a", "seed-good", 1, 0, 2),
+    # 7/8: selector 2 -> unusable
+    "test7 MX 10 test7a", "test7a A " + SEED_GOOD, _t("test7a", label=(3, 2, 1)),
+    "test8 MX 10 test8a", "test8a A " + _seed_addr(8), _t("test8a", label=(3, 2, 1)),
+    # 9/10: matching type 4 -> unusable
+    "test9 MX 10 test9a", "test9a A " + SEED_GOOD, _t("test9a", label=(3, 0, 4)),
+    "test10 MX 10 test10a", "test10a A " + _seed_addr(10), _t("test10a", label=(3, 0, 4)),
+    # 11/12: SHA-256 digest cut to 16 bytes -> unusable
+    "test11 MX 10 test11a", "test11a A " + SEED_GOOD, _t("test11a", truncate=16),
+    "test12 MX 10 test12a", "test12a A " + _seed_addr(12), _t("test12a", truncate=16),
+    # 19: secure MX pointing into the insecure zone; the TLSA owner there is a
+    # CNAME into timeout.test; the domain's own A is a trap
+    "test19 MX 10 test19a.moretesting", "test19 A " + _seed_addr(19),
+    # 20: secure MX host whose TLSA owner is a CNAME into timeout.test
+    "test20 MX 10 test20a", "test20 A " + _seed_addr(20), "test20a A " + SEED_GOOD,
+    "_25._tcp.test20a CNAME _25._tcp.test20aa.timeout.test.",
+]
+_SEED_RECORDS += _chain(13, True, alias=False) + _chain(14, False, alias=False)
+_SEED_RECORDS += _chain(15, tlsa_aa=True) + _chain(16, tlsa_aa=False)
+_SEED_RECORDS += _chain(17, tlsa_aaaa=True) + _chain(18, tlsa_aaaa=False)
+_SEED_RECORDS += _chain(21, tlsa_aa=False, tlsa_aaaa=True)
+_SEED_RECORDS += _chain(22, tlsa_aa=True, tlsa_aaaa=False)
+_SEED_RECORDS += _chain(23, tlsa_aa=True, tlsa_aaaa=False, via_insecure=True)
+_SEED_RECORDS += _chain(24, tlsa_aa=False, tlsa_aaaa=True, via_insecure=True)
+
+ZONES += [
+    _zone(SEED + ".", *_SEED_RECORDS),
+    _zone("moretesting." + SEED + ".",
+          "test19a A " + SEED_GOOD,
+          "_25._tcp.test19a CNAME _25._tcp.test19aa.timeout.test.",
+          "test23aaa CNAME test23aaa.%s." % SEED,
+          "test24aaa CNAME test24aaa.%s." % SEED,
+          server=PLAIN, signed=False),
+]
+
+# Cases beyond the seed, under danex.test (one name, receiver and address
+# 127.0.21.N per case).
+DANEX = "danex.test"
+
+DANE_HOSTS += [
+    # DANE-TA(2): leaf from daneinter, the chain presents the intermediate
+    MailHost("x-ta-inter", ["127.0.21.1"], ["mx.ta-inter." + DANEX]),
+    # DANE-TA(2) on the root's key: the chain presents the root too
+    MailHost("x-ta-root", ["127.0.21.2"], ["mx.ta-root." + DANEX]),
+    # DANE-TA(2) matches, but the certificate names neither the MX host nor
+    # the TLSA base domain
+    MailHost("x-ta-badname", ["127.0.21.3"], ["wrong-name." + DANEX]),
+    MailHost("x-rollover", ["127.0.21.4"], ["mx.rollover." + DANEX]),
+    MailHost("x-sha512", ["127.0.21.5"], ["mx.sha512." + DANEX]),
+    MailHost("x-tlsa-cname", ["127.0.21.6"], ["mx.tlsa-cname." + DANEX]),
+    MailHost("x-insecure-a", ["127.0.21.7"], ["mx.insec." + DANEX]),
+    MailHost("x-2mx-mx1", ["127.0.21.8"], ["mx1.twomx-dane." + DANEX]),
+    MailHost("x-2mx-mx2", ["127.0.21.9"], ["mx2.twomx-dane." + DANEX]),
+    # 127.0.21.10 (mx1.twomx-down): nothing listens
+    MailHost("x-2mxdown-mx2", ["127.0.21.11"], ["mx2.twomx-down." + DANEX]),
+    MailHost("x-bogus-tlsa", ["127.0.21.12"], ["mx.bogus-tlsa." + DANEX]),
+    MailHost("x-daneonly", ["127.0.21.13"], ["mx.daneonly." + DANEX]),
+    MailHost("x-policynone", ["127.0.21.14"], ["mx.policynone." + DANEX]),
+    MailHost("x-daneonly-ok", ["127.0.21.15"], ["mx.daneonly-ok." + DANEX]),
+    # DANE-TA(2) behind a CNAME: the certificate names only the MX host,
+    # the TLSA records sit at the expanded name
+    MailHost("x-ta-alias", ["127.0.21.16"], ["mx.ta-alias." + DANEX]),
+]
+
+ZONES += [
+    _zone(DANEX + ".",
+          "ta-inter MX 10 mx.ta-inter", "mx.ta-inter A 127.0.21.1",
+          tlsa("_25._tcp.mx.ta-inter", "daneinter", 2, 0, 1),
+          "ta-root MX 10 mx.ta-root", "mx.ta-root A 127.0.21.2",
+          tlsa("_25._tcp.mx.ta-root", "daneca", 2, 1, 1),
+          "ta-badname MX 10 mx.ta-badname", "mx.ta-badname A 127.0.21.3",
+          tlsa("_25._tcp.mx.ta-badname", "daneinter", 2, 0, 1),
+          "ta-alias MX 10 mx.ta-alias", "mx.ta-alias CNAME real.ta-alias",
+          "real.ta-alias A 127.0.21.16",
+          tlsa("_25._tcp.real.ta-alias", "daneinter", 2, 0, 1),
+          # key rollover: the stale record first, then the current one
+          "rollover MX 10 mx.rollover", "mx.rollover A 127.0.21.4",
+          tlsa("_25._tcp.mx.rollover", "x-rollover-old", 3, 1, 1),
+          tlsa("_25._tcp.mx.rollover", "x-rollover", 3, 1, 1),
+          "sha512 MX 10 mx.sha512", "mx.sha512 A 127.0.21.5",
+          tlsa("_25._tcp.mx.sha512", "x-sha512", 3, 1, 2),
+          # the TLSA owner is an alias of a TLSA RRset elsewhere in the zone
+          "tlsa-cname MX 10 mx.tlsa-cname", "mx.tlsa-cname A 127.0.21.6",
+          "_25._tcp.mx.tlsa-cname CNAME keys.tlsa-cname",
+          tlsa("keys.tlsa-cname", "x-tlsa-cname", 3, 1, 1),
+          # secure MX, MX host in an insecure zone (insec.danex.test)
+          "insecure-a MX 10 mx.insec",
+          "twomx-dane MX 10 mx1.twomx-dane", "twomx-dane MX 20 mx2.twomx-dane",
+          "mx1.twomx-dane A 127.0.21.8", "mx2.twomx-dane A 127.0.21.9",
+          tlsa("_25._tcp.mx1.twomx-dane", "x-2mx-mx1", 3, 1, 1),
+          "twomx-down MX 10 mx1.twomx-down", "twomx-down MX 20 mx2.twomx-down",
+          "mx1.twomx-down A 127.0.21.10", "mx2.twomx-down A 127.0.21.11",
+          tlsa("_25._tcp.mx1.twomx-down", "seed-good", 3, 1, 1),
+          # the TLSA RRset lives in its own zone, signed with expired
+          # signatures: bogus, while MX and A are secure
+          "bogus-tlsa MX 10 mx.bogus-tlsa", "mx.bogus-tlsa A 127.0.21.12",
+          # tls_policy dane-only / none (config written by the test)
+          "daneonly MX 10 mx.daneonly", "mx.daneonly A 127.0.21.13",
+          "policynone MX 10 mx.policynone", "mx.policynone A 127.0.21.14",
+          tlsa("_25._tcp.mx.policynone", "x-policynone", 3, 1, 1),
+          "daneonly-ok MX 10 mx.daneonly-ok", "mx.daneonly-ok A 127.0.21.15",
+          tlsa("_25._tcp.mx.daneonly-ok", "x-daneonly-ok", 3, 1, 1)),
+    _zone("_25._tcp.mx.bogus-tlsa.%s." % DANEX,
+          tlsa("@", "x-bogus-tlsa", 3, 1, 1), sig="expired"),
+    # unsigned, no DS: the A record of mx.insec is insecure; a TLSA lookup
+    # for it (which must not happen) would end at the probe blackhole
+    _zone("insec.%s." % DANEX, "mx A 127.0.21.7",
+          "_25._tcp.mx CNAME insecure-a-tlsa.probe.test.",
+          server=PLAIN, signed=False),
+    _zone("probe.test.", "@ MX 10 mx", "mx A 127.0.21.99", server=PROBE,
+          signed=False),
+]
+
+# who issues the DANE_HOSTS' certificates (default labca), with what options
+_DANE_ISSUER = {"x-ta-inter": ("daneinter", {}),
+                "x-ta-root": ("daneinter", {"chain_root": True}),
+                "x-ta-badname": ("daneinter", {}),
+                "x-ta-alias": ("daneinter", {})}
+CERTS += [(h.name, h.certnames) + _DANE_ISSUER.get(h.name, ("labca", {}))
+          for h in DANE_HOSTS if h.certnames]

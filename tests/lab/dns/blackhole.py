@@ -5,7 +5,12 @@ closed port cannot: on loopback a closed UDP port answers with an ICMP
 port-unreachable at once.  Listens on ADDR:PORT for UDP and TCP; TCP
 connections are accepted and held open, silently, until the client gives
 up (at most MAX_HELD at a time; older ones are closed).  Counts what it
-swallowed in <dir>/blackhole.log, one line per query.
+swallowed in <dir>/blackhole.log, one line per query:
+
+    TIME udp|tcp PEER LENGTH QNAME QTYPE
+
+(QNAME "-" and QTYPE 0 when the question cannot be parsed), so a test can
+prove that some name was, or was never, looked up.
 
 usage: blackhole.py ADDR [--port 53] --pidfile FILE [--log FILE]
 Runs until SIGTERM.
@@ -26,7 +31,24 @@ class Udp(asyncio.DatagramProtocol):
         self.log = log
 
     def datagram_received(self, data, addr):
-        self.log("udp", addr, len(data))
+        self.log("udp", addr, len(data), *question(data))
+
+
+def question(msg):
+    """(qname, qtype) of a DNS query message; ("-", 0) when unparsable."""
+    labels, i = [], 12
+    try:
+        while msg[i]:
+            n = msg[i]
+            if n & 0xc0:
+                return "-", 0
+            labels.append(msg[i + 1:i + 1 + n].decode("ascii", "replace"))
+            i += 1 + n
+        qtype = int.from_bytes(msg[i + 1:i + 3], "big")
+    except IndexError:
+        return "-", 0
+    name = (".".join(labels) + ".").lower()
+    return "".join(c if 32 < ord(c) < 127 else "?" for c in name), qtype
 
 
 def main():
@@ -39,9 +61,10 @@ def main():
 
     logf = open(a.log, "a", buffering=1) if a.log else None
 
-    def log(proto, peer, n):
+    def log(proto, peer, n, qname="-", qtype=0):
         if logf:
-            logf.write("%.3f %s %s %d\n" % (time.time(), proto, peer[0], n))
+            logf.write("%.3f %s %s %d %s %d\n" % (time.time(), proto, peer[0], n,
+                                                 qname, qtype))
 
     held = []
 
@@ -49,10 +72,21 @@ def main():
         held.append(writer)
         while len(held) > MAX_HELD:
             held.pop(0).close()
-        log("tcp", writer.get_extra_info("peername"), 0)
+        peer = writer.get_extra_info("peername")
         try:
-            while await reader.read(4096):
-                pass
+            first = True
+            while True:
+                if first:
+                    # the first query: 2-byte length, then the message
+                    hdr = await reader.readexactly(2)
+                    msg = await reader.readexactly(int.from_bytes(hdr, "big"))
+                    log("tcp", peer, len(msg), *question(msg))
+                    first = False
+                elif not await reader.read(4096):
+                    break
+        except asyncio.IncompleteReadError:
+            if first:
+                log("tcp", peer, 0)
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:

@@ -109,20 +109,29 @@ def owner_zone(name, zones):
     return best
 
 
-def tlsa(owner, cert, usage=3, selector=1, mtype=1, corrupt=False):
+def tlsa(owner, cert, usage=3, selector=1, mtype=1, corrupt=False,
+         truncate=None, label=None):
     """A record callable: TLSA for certificate named cert in the lab PKI.
 
-    ctx.cert_path(cert) must return the PEM path.  corrupt=True flips the
-    first digest byte so the record deliberately does not match.
+    ctx.cert_path(cert) must return the PEM path (CA certificates too:
+    "labca", or any CA of topology.CAS).  corrupt=True flips the first
+    digest byte so the record deliberately does not match.  For unusable
+    records: truncate=N keeps only the first N digest bytes (a SHA-256
+    digest of the wrong length), label=(u, s, m) publishes the data computed
+    for (usage, selector, mtype) under other parameters, e.g. selector 2 or
+    matching type 4, which labca cannot compute.
     """
     def make(ctx):
         import labca
         rdata = labca.tlsa_rdata(ctx.cert_path(cert), usage, selector, mtype)
+        u, s, m, h = rdata.split()
         if corrupt:
-            u, s, m, h = rdata.split()
             h = "%02x" % (int(h[:2], 16) ^ 0xff) + h[2:]
-            rdata = " ".join((u, s, m, h))
-        return "%s TLSA %s" % (owner, rdata)
+        if truncate is not None:
+            h = h[:2 * truncate]
+        if label is not None:
+            u, s, m = (str(x) for x in label)
+        return "%s TLSA %s" % (owner, " ".join((u, s, m, h)))
     return make
 
 

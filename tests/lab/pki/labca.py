@@ -173,13 +173,23 @@ class CA:
         _write(ca.key_path, key_pem(key), 0o600)
         return ca
 
+    def root(self):
+        """The self-signed root at the top of this CA's chain."""
+        ca = self
+        while ca.parent is not None:
+            ca = ca.parent
+        return ca
+
     def issue(self, basename, names, expired=False, not_yet_valid=False,
-              days=90, key=None, cn=None):
+              days=90, key=None, cn=None, chain_root=False):
         """Issue a server certificate for DNS names (wildcards allowed).
 
         Writes <basename>.pem, .chain.pem and .key into the CA directory and
         returns (chain_path, key_path).  key: reuse an existing private key
         (same SPKI in several certificates, for DANE 3 1 x tests).
+        chain_root: the chain file ends with the root certificate too (a
+        server presenting its trust anchor, as DANE-TA(2) digests of a root
+        need, RFC 7671 section 5.2.2).
         """
         key = key or new_key()
         names = list(names)
@@ -209,8 +219,9 @@ class CA:
         cert = b.sign(self.key, hashes.SHA256())
         base = os.path.join(self.dir, basename)
         _write(base + ".pem", cert_pem(cert))
+        chain = self.chain() + ([self.root().cert] if chain_root else [])
         _write(base + ".chain.pem",
-               cert_pem(cert) + b"".join(cert_pem(c) for c in self.chain()))
+               cert_pem(cert) + b"".join(cert_pem(c) for c in chain))
         _write(base + ".key", key_pem(key), 0o600)
         return base + ".chain.pem", base + ".key"
 
