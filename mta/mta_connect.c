@@ -14,7 +14,12 @@
  *
  * Opportunistic TLS: if the handshake fails, the same address is tried
  * once more without STARTTLS (Postfix does the same); a policy that
- * requires TLS instead counts it as a failure of that host.
+ * requires TLS (encrypt, verify, DANE) instead counts it as a failure of
+ * that host, and the walk goes on to the next one: never cleartext.
+ *
+ * Before the first connection to each host the session passes through
+ * MTA_ST_TLSA, where mta_dane.c decides that host's TLS policy (and
+ * looks up its TLSA records when DANE may apply).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +97,7 @@ mta_resolve(struct mta_session *s)
 	memset(&s->route, 0, sizeof(s->route));
 	s->route_pos = 0;
 	s->tried = 0;
+	mta_dane_reset(s);
 	snprintf(name, sizeof(name), "%s", s->dest->key);
 	if (s->dest->relay) {
 		struct mta_route_entry *e = &s->route.e[0];
@@ -109,10 +115,20 @@ mta_resolve(struct mta_session *s)
 		if (mta_route_literal(name, port, &e->addr) == 0) {
 			mta_addr_string(&e->addr, e->host, sizeof(e->host));
 			s->route.n = 1;
+			s->route.nhosts = 1;
+			snprintf(s->route.hosts[0].name,
+			    sizeof(s->route.hosts[0].name), "%s", e->host);
+			snprintf(s->nexthop, sizeof(s->nexthop), "%s", name);
+			s->tls_want = mta_tls_level_for(cfg, 1, name,
+			    &s->tls_entry);
 			mta_set_state(s, MTA_ST_CONNECT);
 			return;
 		}
 	}
+	/* The policy domain: the recipient domain, or the relay host. */
+	snprintf(s->nexthop, sizeof(s->nexthop), "%s", name);
+	s->tls_want = mta_tls_level_for(cfg, s->dest->relay, name,
+	    &s->tls_entry);
 	if (s->th->res == NULL)
 		s->query = NULL;
 	else if (mx)
@@ -141,8 +157,13 @@ mta_connect(struct mta_session *s)
 	mta_textf(s->relay_host, sizeof(s->relay_host), "%s[%s]", host, ip);
 	snprintf(s->relay, sizeof(s->relay), "%s:%u", s->relay_host,
 	    (unsigned)mta_addr_port(&e->addr));
-	mta_policy_for(s->th->cfg, s->dest->relay, host, &s->policy);
-	snprintf(s->tls, sizeof(s->tls), "none");
+	if (s->policy_hidx != e->hidx) {
+		/* a new host: its TLS policy first (mta_dane.c) */
+		mta_set_state(s, MTA_ST_TLSA);
+		return;
+	}
+	mta_tls_field_reset(s);
+	s->tls_reported = 0;
 	memset(&s->ehlo, 0, sizeof(s->ehlo));
 	mta_reply_reset(&s->reply);
 	s->connected = 0;
@@ -181,9 +202,32 @@ static void
 mta_tls_failed(struct mta_session *s, const char *why)
 {
 	char text[MTA_TEXT_MAX];
+	struct tls_peer_info info;
+	long ve;
 
-	mta_textf(text, sizeof(text), "TLS handshake with %s failed: %s",
-	    s->relay_host, why && why[0] ? why : "unknown error");
+	/* the engine survives a failed handshake until the host is let go */
+	mta_conn_peer_info(s->conn, &info);
+	ve = info.verify_error;
+	if (s->policy.level == TLS_LEVEL_DANE) {
+		/* RFC 7672 2.2: this host failed; the walk goes on */
+		if (ve != X509_V_OK)
+			mta_textf(text, sizeof(text), "DANE authentication "
+			    "failed for %s: %s", s->relay_host,
+			    ve == X509_V_ERR_DANE_NO_MATCH ?
+			    "no TLSA record matched" :
+			    X509_verify_cert_error_string(ve));
+		else
+			mta_textf(text, sizeof(text), "DANE authentication "
+			    "failed for %s: TLS handshake failed: %s",
+			    s->relay_host, why && why[0] ? why : "unknown error");
+		mta_textf(s->dane_verdict, sizeof(s->dane_verdict),
+		    "failed (%s)", mta_dane_failure_phrase(ve));
+		mta_tls_field_reset(s);
+	} else
+		mta_textf(text, sizeof(text), "TLS handshake with %s failed: "
+		    "%s", s->relay_host, why && why[0] ? why : "unknown error");
+	mta_tls_report(s, ve != X509_V_OK ? mta_report_type_for_verify(ve) :
+	    TLS_REPORT_VALIDATION_FAILURE, text);
 	log_warn("%s: %s", mta_qid(s), text);
 	if (s->policy.level == TLS_LEVEL_MAY && !s->plain_retry) {
 		/* Opportunistic: the same address once more, in clear. */
@@ -218,6 +262,15 @@ mta_session_on_tls(struct mta_session *s, int ok, const char *why)
 	}
 	mta_conn_tls_summary(s->conn, s->tls, sizeof(s->tls));
 	mta_conn_peer_info(s->conn, &info);
+	if (s->dnssec_bogus)
+		mta_textf(s->tls + strlen(s->tls), sizeof(s->tls) -
+		    strlen(s->tls), " dnssec=bogus");
+	/* A secure RRset of unusable records is a TLSA problem to report
+	 * even though the session goes on encrypted (RFC 8460 4.3.3). */
+	mta_tls_report(s, s->dane != NULL && s->policy.level !=
+	    TLS_LEVEL_DANE ? TLS_REPORT_TLSA_INVALID : TLS_REPORT_SUCCESS,
+	    s->dane != NULL && s->policy.level != TLS_LEVEL_DANE ?
+	    "no usable TLSA record" : NULL);
 	log_info("%s: %s TLS connection established to %s: %s (%d bits) "
 	    "subject=\"%s\" issuer=\"%s\"", mta_qid(s),
 	    info.verified ? "Verified" : "Untrusted", s->relay, s->tls,

@@ -4,6 +4,7 @@
  * Layout of the module, in the order a message meets it:
  *   mta_pool.c     threads, per-destination job queues and concurrency
  *   mta_route.c    MX/address walk order and the TLS policy per host
+ *   mta_dane.c     DANE (RFC 7672): TLSA lookups and the policy per host
  *   mta_session.c  the SMTP client state machine (one enum, one setter)
  *   mta_conn.c     TCP + TLS byte moving on libuv, timers
  *   mta_chat.c     bounded, incremental SMTP reply parser
@@ -25,6 +26,7 @@
 #include "mta.h"
 #include "resolver/resolver.h"
 #include "tls/tls.h"
+#include "tls/tls_report.h"
 #include "util.h"
 
 /* ---- limits --------------------------------------------------------- */
@@ -158,11 +160,26 @@ size_t mta_body_encode(struct mta_body_enc *e, char *out, size_t outlen);
 struct mta_route_entry {
 	char                    host[RES_NAME_MAX];
 	struct sockaddr_storage addr;		/* port set */
+	size_t                  hidx;		/* into mta_route.hosts */
+};
+
+/* What DANE needs to know of one MX host (RFC 7672 2.2). */
+struct mta_route_host {
+	char              name[RES_NAME_MAX];	/* as in the MX record */
+	char              canonname[RES_NAME_MAX];	/* CNAME expansion */
+	int               alias;		/* name is a CNAME */
+	enum res_security addr_security;	/* of the whole expansion */
 };
 
 struct mta_route {
 	size_t                 n;
 	struct mta_route_entry e[MTA_ADDRESS_LIMIT];
+	/* hosts the entries belong to, in walk order */
+	size_t                 nhosts;
+	struct mta_route_host  hosts[MTA_ADDRESS_LIMIT];
+	/* of the MX RRset after the domain's own CNAMEs (implicit MX and
+	 * relay hosts: of the name's address records) */
+	enum res_security      mx_security;
 	/* When n == 0: why (hosts without addresses). */
 	int                    retry;		/* some lookup said RETRY */
 	char                   error[RES_NAME_MAX + 64];
@@ -179,6 +196,46 @@ int mta_route_literal(const char *host, uint16_t port,
 /* The TLS policy for host when delivering to relay (1) or by MX (0). */
 void mta_policy_for(const struct sealpost_config *cfg, int relay,
     const char *host, struct tls_policy *pol);
+/* ---- DANE and the configured TLS policy (mta_dane.c) ------------------ */
+
+/*
+ * The level configuration asks for a next hop: its tls_policy entry
+ * (*entry set, else NULL), the relayhost-with-credentials rule (at least
+ * verify), dane = yes (dane), else may or none by tls_opportunistic.
+ */
+enum cfg_tls_level mta_tls_level_for(const struct sealpost_config *cfg,
+    int relay, const char *nexthop, const struct cfg_tls_policy **entry);
+/*
+ * The policy for host under a level that needs no TLSA data (none, may,
+ * encrypt, verify, secure; dane and dane-only give their fallback, may or
+ * none).  verify/secure take the entry's match list ("hostname",
+ * "nexthop", "dot-nexthop", names, ".domain"), by default hostname
+ * (verify) or nexthop and .nexthop (secure).  SNI is host.
+ */
+void mta_policy_static(const struct sealpost_config *cfg,
+    enum cfg_tls_level level, const struct cfg_tls_policy *entry,
+    const char *nexthop, const char *host, struct tls_policy *pol);
+
+/* Where TLSA records of an MX host may be looked up (RFC 7672 2.2). */
+enum mta_dane_start {
+	MTA_DANE_INSECURE,	/* MX or address data insecure: no TLSA query */
+	MTA_DANE_ASK,		/* query cand[0..n-1] in order */
+	MTA_DANE_CHECK_CNAME	/* address via an insecure CNAME expansion:
+				 * only the original name counts, if its own
+				 * CNAME record is secure (cand[0]) */
+};
+#define MTA_DANE_CAND_MAX	2
+enum mta_dane_start mta_dane_candidates(enum res_security mx_security,
+    const struct mta_route_host *h, char cand[][RES_NAME_MAX], size_t *n);
+/* A secure TLSA RRset as a tls_dane (caller frees); base is the name
+ * whose RRset it is, mxhost the MX host name. */
+tls_dane *mta_dane_rrset(const struct res_tlsa *t, size_t n,
+    const char *base, const char *mxhost);
+/* RFC 8460 result type for a failed verifying handshake. */
+enum tls_report_type mta_report_type_for_verify(long verify_error);
+/* Short phrase for a DANE verification failure: "no matching TLSA". */
+const char *mta_dane_failure_phrase(long verify_error);
+
 /* "ip" text of an address (no port). */
 void mta_addr_string(const struct sockaddr_storage *ss, char *out,
     size_t outlen);
@@ -263,6 +320,7 @@ enum mta_outcome mta_outcome_for_code(int code);
 
 enum mta_state {
 	MTA_ST_RESOLVE,		/* MX / host lookup */
+	MTA_ST_TLSA,		/* TLS policy of the next host (DANE lookups) */
 	MTA_ST_CONNECT,		/* TCP connect to route.e[route_pos] */
 	MTA_ST_GREETING,
 	MTA_ST_EHLO,
@@ -300,6 +358,18 @@ struct mta_session {
 	char                relay_host[RES_NAME_MAX + 64];	/* host[ip] */
 	char                relay[RES_NAME_MAX + 72];	/* host[ip]:port */
 	char                tls[TLS_SUMMARY_MAX];	/* verdict, "none" */
+
+	/* TLS policy per host (mta_dane.c) */
+	char                nexthop[RES_NAME_MAX];	/* policy domain */
+	enum cfg_tls_level  tls_want;		/* configured level */
+	const struct cfg_tls_policy *tls_entry;	/* its table entry */
+	size_t              policy_hidx;	/* host s->policy is for */
+	tls_dane           *dane;		/* that host's TLSA RRset */
+	char                dane_verdict[TLS_DANE_NOTE_MAX];	/* "" none */
+	int                 dnssec_bogus;	/* show dnssec=bogus */
+	size_t              dane_ncand, dane_icand;
+	char                dane_cand[MTA_DANE_CAND_MAX][RES_NAME_MAX];
+	int                 tls_reported;	/* TLS result recorded */
 
 	/* the connection */
 	struct mta_conn    *conn;
@@ -340,6 +410,19 @@ void mta_said(struct mta_session *s, const char *cmd, char *out,
     size_t outlen);
 void mta_after_ehlo(struct mta_session *s);
 void mta_begin_txn(struct mta_session *s);
+
+/* mta_dane.c */
+/* MTA_ST_TLSA: decide s->policy for the host of route.e[route_pos],
+ * looking up TLSA records when DANE may apply; then CONNECT, or fail
+ * the host. */
+void mta_dane_policy(struct mta_session *s);
+/* "none dane=none (no TLSA)" etc. into s->tls for the current attempt. */
+void mta_tls_field_reset(struct mta_session *s);
+/* Record the TLS outcome of this attempt once (tls_report.h). */
+void mta_tls_report(struct mta_session *s, enum tls_report_type t,
+    const char *why);
+/* Forget the per-host policy state (new route, session end). */
+void mta_dane_reset(struct mta_session *s);
 
 /* mta_connect.c */
 void mta_resolve(struct mta_session *s);

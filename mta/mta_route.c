@@ -15,7 +15,10 @@
  *  - otherwise: may (opportunistic, RFC 7435) when tls_opportunistic is
  *    on, else none.
  * The SNI is always the MX or relay host name, never an IP literal.
- * DANE and MTA-STS will raise the level per MX host here.
+ * mta_policy_for() is that baseline, without DNS and without the
+ * tls_policy table; the policy actually used per MX host (the table,
+ * DANE) is decided in mta_dane.c from what mta_route_build() records
+ * here of each host: its CNAME expansion and DNSSEC status.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,6 +34,7 @@ mta_route_build(const struct res_mx_result *res, size_t limit,
 	size_t h, a;
 
 	memset(out, 0, sizeof(*out));
+	out->mx_security = res->mx_security;
 	if (limit > MTA_ADDRESS_LIMIT)
 		limit = MTA_ADDRESS_LIMIT;
 	for (h = 0; h < res->nhosts && h < RES_MX_HOSTS_MAX; h++) {
@@ -48,11 +52,24 @@ mta_route_build(const struct res_mx_result *res, size_t limit,
 			continue;
 		}
 		for (a = 0; a < host->naddr && a < RES_ADDRS_MAX; a++) {
+			struct mta_route_host *rh;
+
 			if (out->n >= limit)
 				return;
+			if (a == 0) {
+				/* n < limit <= MTA_ADDRESS_LIMIT: room */
+				rh = &out->hosts[out->nhosts++];
+				snprintf(rh->name, sizeof(rh->name), "%s",
+				    host->name);
+				snprintf(rh->canonname, sizeof(rh->canonname),
+				    "%s", host->canonname);
+				rh->alias = host->alias;
+				rh->addr_security = host->addr_security;
+			}
 			snprintf(out->e[out->n].host, sizeof(out->e[0].host),
 			    "%s", host->name);
 			out->e[out->n].addr = host->addr[a];
+			out->e[out->n].hidx = out->nhosts - 1;
 			out->n++;
 		}
 	}

@@ -36,6 +36,8 @@ static const struct {
 	const char *doing;
 } mta_states[] = {
 	[MTA_ST_RESOLVE] = { "RESOLVE", MTA_TMO_NONE, "looking up hosts" },
+	/* the resolver's own timeouts bound TLSA lookups */
+	[MTA_ST_TLSA] = { "TLSA", MTA_TMO_NONE, "looking up TLSA records" },
 	[MTA_ST_CONNECT] = { "CONNECT", offsetof(struct cfg_timeouts, connect),
 	    "connecting" },
 	[MTA_ST_GREETING] = { "GREETING", offsetof(struct cfg_timeouts,
@@ -323,6 +325,9 @@ mta_enter(struct mta_session *s)
 	case MTA_ST_RESOLVE:
 		mta_resolve(s);
 		break;
+	case MTA_ST_TLSA:
+		mta_dane_policy(s);
+		break;
 	case MTA_ST_CONNECT:
 		mta_connect(s);
 		break;
@@ -422,12 +427,31 @@ mta_after_ehlo(struct mta_session *s)
 		return;
 	}
 	if (!tls_on && tls_policy_required(&s->policy)) {
-		mta_textf(text, sizeof(text), "TLS is required, but %s host %s",
-		    s->starttls_refused ? "STARTTLS was refused by" :
-		    "was not offered by", s->relay_host);
+		const char *by = s->starttls_refused ?
+		    "STARTTLS was refused by" : "STARTTLS was not offered by";
+
+		if (s->policy.level == TLS_LEVEL_DANE) {
+			mta_textf(text, sizeof(text), "DANE authentication "
+			    "failed for %s: TLS is required (RFC 7672), but %s "
+			    "the host", s->relay_host, by);
+			mta_textf(s->dane_verdict, sizeof(s->dane_verdict),
+			    "failed (no STARTTLS)");
+			mta_tls_field_reset(s);
+		} else if (s->dane != NULL)
+			mta_textf(text, sizeof(text), "TLS is required (secure "
+			    "TLSA records, none usable), but %s host %s", by,
+			    s->relay_host);
+		else
+			mta_textf(text, sizeof(text), "TLS is required, but %s "
+			    "host %s", by, s->relay_host);
+		mta_tls_report(s, TLS_REPORT_STARTTLS_NOT_SUPPORTED, text);
 		mta_fail_host(s, 0, "4.7.4", text);
 		return;
 	}
+	if (!tls_on && !s->plain_retry && s->policy.level == TLS_LEVEL_MAY)
+		mta_tls_report(s, TLS_REPORT_STARTTLS_NOT_SUPPORTED,
+		    s->starttls_refused ? "STARTTLS refused" :
+		    "STARTTLS not offered");
 	if (s->dest->relay && cfg->relay.sasl_username &&
 	    cfg->relay.sasl_username[0] && !s->authed) {
 		if (s->ehlo.flags & MTA_EXT_AUTH) {

@@ -29,6 +29,7 @@ mta_session_new(struct mta_dest *d)
 	s->dest = d;
 	s->id = ++th->next_session_id;
 	s->state = MTA_ST_RESOLVE;
+	s->policy_hidx = (size_t)-1;
 	mta_reply_init(&s->reply);
 	snprintf(s->relay, sizeof(s->relay), "none");
 	snprintf(s->tls, sizeof(s->tls), "none");
@@ -56,6 +57,7 @@ mta_session_free(void *arg)
 	struct mta_session *s = arg;
 
 	mta_reply_free(&s->reply);
+	tls_dane_free(s->dane);
 	free(s->txn);
 	free(s->txn_ok);
 	free(s->chunk);
@@ -161,15 +163,20 @@ mta_session_on_timeout(struct mta_session *s)
 	}
 }
 
-/* Would job jc want a different TLS policy toward our host? */
+/*
+ * Would job jc want a different TLS policy toward our host?  The policy
+ * is a function of the destination (its tls_policy entry) and the host's
+ * DNS data, both fixed for the session; jobs of one destination share
+ * them.
+ */
 static int
 mta_session_fits(const struct mta_session *s, const struct mta_jobctx *jc)
 {
-	struct tls_policy want;
+	const struct cfg_tls_policy *entry;
 
 	(void)jc;	/* XXX per-message policy (RFC 8689) goes here */
-	mta_policy_for(s->th->cfg, s->dest->relay, s->host, &want);
-	return tls_policy_equal(&want, &s->policy);
+	return mta_tls_level_for(s->th->cfg, s->dest->relay, s->nexthop,
+	    &entry) == s->tls_want && entry == s->tls_entry;
 }
 
 static void

@@ -23,6 +23,7 @@
 #include "mta/mta.h"
 #include "queue/qmgr.h"
 #include "queue/queue.h"
+#include "resolver/resolver.h"
 #include "util.h"
 
 #define SEALPOSTD_ERR_MAX 1024
@@ -69,6 +70,44 @@ drop_privileges(const struct sealpost_config *cfg)
 	if (setuid(0) == 0)
 		log_panic("still able to regain root after dropping privileges");
 	log_info("running as %s (uid %u)", pw->pw_name, (unsigned)pw->pw_uid);
+}
+
+/*
+ * DANE (docs/dane.md): prove that DNSSEC validation works before relying
+ * on it.  Insecure or bogus answers for the trust anchor's DNSKEY mean
+ * every DANE domain would be misjudged: with dane = yes that refuses the
+ * start (escape: dane = no); no answer at all (network not up yet) only
+ * warns.  Returns 0, or -1 when the start must be refused.
+ */
+static int
+dnssec_sanity(const struct sealpost_config *cfg, int check_only)
+{
+	char msg[SEALPOSTD_ERR_MAX];
+	enum res_check_result rc = res_check_dnssec(&cfg->resolver, msg,
+	    sizeof(msg));
+
+	switch (rc) {
+	case RES_CHECK_OK:
+		if (check_only)
+			printf("sealpostd: %s\n", msg);
+		else
+			log_info("%s", msg);
+		return 0;
+	case RES_CHECK_INSECURE:
+	case RES_CHECK_BOGUS:
+		if (!cfg->dane) {
+			log_warn("%s (dane = no: continuing)", msg);
+			return 0;
+		}
+		log_error("%s; DANE cannot work, refusing to start (set "
+		    "dane = no to run without DANE)", msg);
+		return -1;
+	case RES_CHECK_UNREACHABLE:
+	case RES_CHECK_ERROR:
+		log_warn("%s", msg);
+		return 0;
+	}
+	return 0;
 }
 
 static void
@@ -141,6 +180,10 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	if (check_only) {
+		if (dnssec_sanity(d.cfg, 1) < 0) {
+			cfg_free(d.cfg);
+			return EX_CONFIG;
+		}
 		printf("sealpostd: configuration %s is valid\n", d.cfg->path);
 		cfg_free(d.cfg);
 		return 0;
@@ -149,6 +192,8 @@ main(int argc, char **argv)
 		util_log_open("sealpostd", 1);
 	signal(SIGPIPE, SIG_IGN);
 	drop_privileges(d.cfg);
+	if (dnssec_sanity(d.cfg, 0) < 0)
+		return EX_CONFIG;
 
 	d.store = queue_store_open(d.cfg->spool_directory, d.cfg->commit_batch_ms,
 	    err, sizeof(err));

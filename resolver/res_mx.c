@@ -103,6 +103,25 @@ set_port(struct sockaddr_storage *ss, uint16_t port)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
 
+static int
+sub_answered(const struct res_mx_sub *s)
+{
+	return s->rcode == RES_OK || s->rcode == RES_NOTFOUND ||
+	    s->security == RES_BOGUS;
+}
+
+static enum res_security
+addr_answer_security(const struct res_mx_sub *v4, const struct res_mx_sub *v6)
+{
+	if (sub_answered(v4) && sub_answered(v6))
+		return weakest(v4->security, v6->security);
+	if (sub_answered(v4))
+		return v4->security;
+	if (sub_answered(v6))
+		return v6->security;
+	return RES_INSECURE;
+}
+
 /* Fold one host's two lookups into its res_mx_host. */
 static void
 host_finish(struct res_mxq *m, size_t h)
@@ -112,7 +131,11 @@ host_finish(struct res_mxq *m, size_t h)
 	struct res_mx_sub *v6 = &m->sub[h][RES_FAMILY_V6];
 	size_t i4 = 0, i6 = 0;
 
-	host->addr_security = weakest(v4->security, v6->security);
+	/* Only answers count: a lookup that failed (timeout, SERVFAIL) says
+	 * nothing about DNSSEC, and calling it "insecure" would let anyone
+	 * who can drop AAAA queries switch DANE off (RFC 7672 2.2.2).  A
+	 * bogus answer always counts. */
+	host->addr_security = addr_answer_security(v4, v6);
 	/* Alternate families so neither crowds out the other. */
 	while (host->naddr < RES_ADDRS_MAX && (i4 < v4->naddr || i6 < v6->naddr)) {
 		if (i6 < v6->naddr)
@@ -133,6 +156,7 @@ host_finish(struct res_mxq *m, size_t h)
 	memcpy(host->canonname, v4->canonname[0] ? v4->canonname :
 	    v6->canonname[0] ? v6->canonname : host->name,
 	    sizeof(host->canonname));
+	host->alias = strcmp(host->canonname, host->name) != 0;
 }
 
 static void

@@ -94,8 +94,13 @@ struct res_mx_host {
 	char              name[RES_NAME_MAX];	/* as in the MX record */
 	uint16_t          pref;
 	enum res_rcode    rcode;		/* of its address lookups */
-	enum res_security addr_security;	/* weakest of A/AAAA */
+	enum res_security addr_security;	/* weakest of the A/AAAA
+					 * answers (failed lookups ignored) */
 	char              canonname[RES_NAME_MAX];	/* after CNAMEs */
+	/* name is a CNAME: canonname is its expansion.  addr_security is
+	 * then that of the whole chain (secure only if every link and the
+	 * addresses validated, RFC 7672 2.2.2). */
+	int               alias;
 	size_t            naddr;
 	struct sockaddr_storage addr[RES_ADDRS_MAX];	/* port set */
 };
@@ -127,6 +132,31 @@ res_query *res_mx_lookup(res_ctx *r, const char *domain, uint16_t port,
 /* Same shape for a single host (relayhost, [host] syntax): no MX step. */
 res_query *res_host_lookup(res_ctx *r, const char *host, uint16_t port,
     res_mx_cb cb, void *arg);
+
+/* ---- start-up sanity check (res_check.c) ------------------------------ */
+
+enum res_check_result {
+	RES_CHECK_OK,		/* the anchor's DNSKEY RRset validated: secure */
+	RES_CHECK_INSECURE,	/* answered, but not secure: no working anchor */
+	RES_CHECK_BOGUS,	/* validation failed (stripped signatures, stale
+				 * anchor, broken clock) */
+	RES_CHECK_UNREACHABLE,	/* no answer (SERVFAIL, timeout): unknown */
+	RES_CHECK_ERROR		/* the resolver could not even be set up */
+};
+
+/*
+ * Prove that DNSSEC validation works with this resolver configuration,
+ * as DANE (RFC 7672) depends on it: a synchronous DNSKEY query for the
+ * zone of the configured trust anchor (the root by default) must come
+ * back secure.  Blocks for at most libunbound's own timeouts; meant for
+ * start-up and --check-config only, never on an agent loop.  msg gets a
+ * one-line explanation for the operator in every case.
+ */
+enum res_check_result res_check_dnssec(const struct cfg_resolver *cfg,
+    char *msg, size_t msglen);
+/* Zone the trust anchor file speaks for ("." if unknown): the owner of
+ * its first record.  Pure apart from reading the file. */
+void res_check_anchor_zone(const char *path, char *zone, size_t zonelen);
 
 const char *res_rcode_name(enum res_rcode rc);
 const char *res_security_name(enum res_security s);

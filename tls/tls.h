@@ -33,6 +33,9 @@
 #define TLS_POLICY_NAMES_MAX	8	/* acceptable peer names per policy */
 #define TLS_REASON_MAX		256	/* handshake failure text */
 #define TLS_SUMMARY_MAX		200	/* "TLSv1.3 <cipher> verify=... sni=..." */
+#define TLS_DANE_NOTE_MAX	48	/* "none (no TLSA)", "unusable-tlsa" */
+
+struct tls_dane;
 
 /* ---- policy ------------------------------------------------------------- */
 
@@ -40,7 +43,9 @@ enum tls_level {
 	TLS_LEVEL_NONE = 0,	/* never STARTTLS */
 	TLS_LEVEL_MAY,		/* STARTTLS if offered; no checks; plain fallback */
 	TLS_LEVEL_ENCRYPT,	/* TLS mandatory, certificate not checked */
-	TLS_LEVEL_VERIFY	/* TLS mandatory, chain to CA + a name matches */
+	TLS_LEVEL_VERIFY,	/* TLS mandatory, chain to CA + a name matches */
+	TLS_LEVEL_DANE		/* TLS mandatory, peer authenticated by the
+				 * usable TLSA records in pol->dane (RFC 7672) */
 };
 
 struct tls_policy {
@@ -53,6 +58,13 @@ struct tls_policy {
 	 * for one label, or IP literals). */
 	size_t nnames;
 	char   names[TLS_POLICY_NAMES_MAX][TLS_NAME_MAX];
+	/* For TLS_LEVEL_DANE: the TLSA records and base domain.  Borrowed:
+	 * the owner (the SMTP session) keeps it alive while the policy is
+	 * in use; tls_io_client_new() copies what it needs. */
+	const struct tls_dane *dane;
+	/* DANE verdict shown in summaries when no DANE authentication is
+	 * done ("unusable-tlsa", "none (no TLSA)"); "" = none to show. */
+	char   dane_note[TLS_DANE_NOTE_MAX];
 };
 
 /* Reset pol to level with no names and no SNI. */
@@ -144,6 +156,11 @@ struct tls_peer_info {
 	int  verified;			/* chain and name check passed */
 	char verify_text[128];		/* X509 verify result text */
 	char matched_name[TLS_NAME_MAX];	/* name that matched (verify) */
+	/* Filled also after a failed handshake (engine still alive): */
+	long verify_error;		/* X509_V_OK or X509_V_ERR_* */
+	/* TLS_LEVEL_DANE after success: the record that matched, as
+	 * "3 1 1 base=mx.example.net" (RFC 7671 usage selector mtype). */
+	char dane[TLS_NAME_MAX + 32];
 };
 void tls_io_peer_info(const tls_io *t, struct tls_peer_info *info);
 /*
@@ -152,5 +169,71 @@ void tls_io_peer_info(const tls_io *t, struct tls_peer_info *info);
  * where verify= is none (level may/encrypt), ok or fail.
  */
 void tls_io_summary(const tls_io *t, char *out, size_t outlen);
+
+/* ---- DANE TLSA records (RFC 6698, RFC 7671, RFC 7672): tls_dane.c ----- */
+
+#define TLS_DANE_USAGE_PKIX_TA	0
+#define TLS_DANE_USAGE_PKIX_EE	1
+#define TLS_DANE_USAGE_DANE_TA	2
+#define TLS_DANE_USAGE_DANE_EE	3
+#define TLS_DANE_SELECTOR_CERT	0
+#define TLS_DANE_SELECTOR_SPKI	1
+#define TLS_DANE_MTYPE_FULL	0
+#define TLS_DANE_MTYPE_SHA256	1	/* 32 octets */
+#define TLS_DANE_MTYPE_SHA512	2	/* 64 octets */
+/* Records kept per RRset; more are counted but ignored (a real RRset
+ * has two or three, one per key during a rollover, RFC 7671 8.1). */
+#define TLS_DANE_RR_MAX		16
+/* Association data octets accepted (full certificates, type 0). */
+#define TLS_DANE_DATA_MAX	4096
+/* "3 1 1 " + hex of the data + NUL */
+#define TLS_DANE_RR_TEXT_MAX	(16 + 2 * TLS_DANE_DATA_MAX)
+
+enum tls_dane_usability {
+	TLS_DANE_USABLE = 0,
+	TLS_DANE_BAD_USAGE,	/* PKIX-TA(0)/PKIX-EE(1) (RFC 7672 3.1.3) or unknown */
+	TLS_DANE_BAD_SELECTOR,	/* not Cert(0) or SPKI(1) */
+	TLS_DANE_BAD_MTYPE,	/* not Full(0), SHA2-256(1), SHA2-512(2) */
+	TLS_DANE_BAD_LENGTH	/* digest of the wrong size, or empty data */
+};
+
+/*
+ * Is a TLSA record usable for SMTP (RFC 7672 3.1, RFC 7671 5)?  Pure.
+ * Matching type 0 needs non-empty data (it is parsed by OpenSSL later),
+ * 1 exactly 32 octets and 2 exactly 64.
+ */
+enum tls_dane_usability tls_dane_usable(unsigned usage, unsigned selector,
+    unsigned mtype, size_t len);
+/* Short reason for logs: "usage 1 is not DANE-TA(2) or DANE-EE(3)". */
+const char *tls_dane_usability_name(enum tls_dane_usability u);
+/*
+ * Presentation form of a TLSA record's rdata (RFC 6698 2.2): "3 1 1 "
+ * followed by the data in upper-case hex.  -1 (out = "") when it does
+ * not fit in outlen.
+ */
+int tls_dane_rr_text(unsigned usage, unsigned selector, unsigned mtype,
+    const unsigned char *data, size_t len, char *out, size_t outlen);
+
+/*
+ * The DANE data for one MX host: the TLSA base domain (RFC 7672 2.2.3)
+ * whose RRset was used, the MX host name (a second reference identifier
+ * for DANE-TA, RFC 7672 3.2.3) and every record of the RRset.  Created
+ * and owned by the caller; tls_dane_free(NULL) is fine.
+ */
+typedef struct tls_dane tls_dane;
+tls_dane *tls_dane_new(const char *base, const char *mxhost);
+void tls_dane_free(tls_dane *d);
+/*
+ * Add one record (data copied).  Returns 1 if usable, 0 if kept but
+ * unusable, -1 if refused (RRset full or data too long).
+ */
+int tls_dane_add(tls_dane *d, unsigned usage, unsigned selector,
+    unsigned mtype, const unsigned char *data, size_t len);
+size_t tls_dane_count(const tls_dane *d);	/* records kept */
+size_t tls_dane_usable_count(const tls_dane *d);
+const char *tls_dane_base(const tls_dane *d);
+const char *tls_dane_mxhost(const tls_dane *d);
+/* Presentation form of record i (< tls_dane_count), for TLS-RPT. */
+const char *tls_dane_rr_string(const tls_dane *d, size_t i);
 
 #endif

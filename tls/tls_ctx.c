@@ -26,6 +26,7 @@
 #include <openssl/x509v3.h>
 
 #include "tls.h"
+#include "tls_int.h"
 #include "util.h"
 
 void
@@ -84,6 +85,9 @@ tls_policy_equal(const struct tls_policy *a, const struct tls_policy *b)
 	if (a->level != b->level || a->nnames != b->nnames ||
 	    util_strcasecmp(a->sni, b->sni) != 0)
 		return 0;
+	/* DANE: the same RRset object (one per MX host and session). */
+	if (a->dane != b->dane || strcmp(a->dane_note, b->dane_note) != 0)
+		return 0;
 	for (i = 0; i < a->nnames; i++)
 		if (util_strcasecmp(a->names[i], b->names[i]) != 0)
 			return 0;
@@ -104,6 +108,7 @@ tls_level_name(enum tls_level level)
 	case TLS_LEVEL_MAY: return "may";
 	case TLS_LEVEL_ENCRYPT: return "encrypt";
 	case TLS_LEVEL_VERIFY: return "verify";
+	case TLS_LEVEL_DANE: return "dane";
 	}
 	return "?";
 }
@@ -164,6 +169,14 @@ tls_client_ctx_create(const struct sealpost_config *cfg, char *err,
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	/* Verification is switched on per connection by the policy. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	/* DANE (RFC 7672): the digests for TLSA matching types 1 and 2;
+	 * each DANE connection then enables it with its own records. */
+	if (tls_dane_ctx_enable(ctx) < 0) {
+		snprintf(err, errlen, "SSL_CTX_dane_enable: ");
+		tls_errors_string(err, errlen);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	if (cfg->tls_ca_file && cfg->tls_ca_file[0]) {
 		if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca_file,
 		    NULL) != 1) {

@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "tls.h"
+#include "tls_int.h"
 #include "util.h"
 
 struct tls_io {
@@ -32,6 +33,7 @@ struct tls_io {
 	int    done;		/* handshake complete */
 	int    failed;
 	char   reason[TLS_REASON_MAX];
+	char   dane_base[TLS_NAME_MAX];	/* TLS_LEVEL_DANE: TLSA base domain */
 };
 
 static void
@@ -41,7 +43,8 @@ tls_io_fail(tls_io *t, const char *what, int sslerr)
 
 	t->failed = 1;
 	vr = SSL_get_verify_result(t->ssl);
-	if (t->pol.level == TLS_LEVEL_VERIFY && vr != X509_V_OK) {
+	if ((t->pol.level == TLS_LEVEL_VERIFY ||
+	    t->pol.level == TLS_LEVEL_DANE) && vr != X509_V_OK) {
 		snprintf(t->reason, sizeof(t->reason),
 		    "certificate verification failed: %s",
 		    X509_verify_cert_error_string(vr));
@@ -75,9 +78,14 @@ tls_io_client_new(SSL_CTX *ctx, const struct tls_policy *pol, char *err,
 		snprintf(err, errlen, "verify policy without a peer name");
 		return NULL;
 	}
+	if (pol->level == TLS_LEVEL_DANE && tls_dane_usable_count(pol->dane) == 0) {
+		snprintf(err, errlen, "DANE policy without usable TLSA records");
+		return NULL;
+	}
 	ERR_clear_error();
 	t = xcalloc(1, sizeof(*t));
 	t->pol = *pol;
+	t->pol.dane = NULL;	/* borrowed: only used below */
 	if ((t->ssl = SSL_new(ctx)) == NULL)
 		goto fail;
 	t->rbio = BIO_new(BIO_s_mem());
@@ -116,6 +124,15 @@ tls_io_client_new(SSL_CTX *ctx, const struct tls_policy *pol, char *err,
 				goto fail;
 		}
 		SSL_set_verify(t->ssl, SSL_VERIFY_PEER, NULL);
+	}
+	if (pol->level == TLS_LEVEL_DANE) {
+		/* tls_dane.c: base domain, MX name, usable TLSA records */
+		snprintf(t->dane_base, sizeof(t->dane_base), "%s",
+		    tls_dane_base(pol->dane));
+		if (tls_dane_apply(t->ssl, pol->dane, err, errlen) < 0) {
+			tls_io_free(t);
+			return NULL;
+		}
 	}
 	return t;
 fail:
@@ -276,6 +293,8 @@ tls_io_peer_info(const tls_io *t, struct tls_peer_info *info)
 	X509 *cert;
 
 	memset(info, 0, sizeof(*info));
+	/* Why a verifying handshake failed, for the TLS-RPT result type. */
+	info->verify_error = t->ssl ? SSL_get_verify_result(t->ssl) : X509_V_OK;
 	if (!t->done)
 		return;
 	snprintf(info->protocol, sizeof(info->protocol), "%s",
@@ -296,8 +315,12 @@ tls_io_peer_info(const tls_io *t, struct tls_peer_info *info)
 	    X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)));
 	/* The handshake only completes at level verify if the checks
 	 * passed, since SSL_VERIFY_PEER aborts it otherwise. */
-	info->verified = (t->pol.level == TLS_LEVEL_VERIFY &&
+	info->verified = ((t->pol.level == TLS_LEVEL_VERIFY ||
+	    t->pol.level == TLS_LEVEL_DANE) &&
 	    SSL_get_verify_result(t->ssl) == X509_V_OK);
+	if (t->pol.level == TLS_LEVEL_DANE)
+		tls_dane_matched(t->ssl, t->dane_base, info->dane,
+		    sizeof(info->dane));
 	if ((peername = SSL_get0_peername((SSL *)t->ssl)) != NULL)
 		snprintf(info->matched_name, sizeof(info->matched_name), "%s",
 		    peername);
@@ -314,10 +337,19 @@ tls_io_summary(const tls_io *t, char *out, size_t outlen)
 		snprintf(out, outlen, "none");
 		return;
 	}
+	if (t->pol.level == TLS_LEVEL_DANE) {
+		/* RFC 7672: which record authenticated the peer */
+		snprintf(out, outlen, "%s %s dane=%s%s%s sni=%s", info.protocol,
+		    info.cipher, info.verified ? "verified (" : "failed",
+		    info.verified ? info.dane : "", info.verified ? ")" : "",
+		    t->pol.sni[0] ? t->pol.sni : "none");
+		return;
+	}
 	if (t->pol.level != TLS_LEVEL_VERIFY)
 		verify = "none";
 	else
 		verify = info.verified ? "ok" : "fail";
-	snprintf(out, outlen, "%s %s verify=%s sni=%s", info.protocol,
-	    info.cipher, verify, t->pol.sni[0] ? t->pol.sni : "none");
+	snprintf(out, outlen, "%s %s verify=%s%s%s sni=%s", info.protocol,
+	    info.cipher, verify, t->pol.dane_note[0] ? " dane=" : "",
+	    t->pol.dane_note, t->pol.sni[0] ? t->pol.sni : "none");
 }
