@@ -10,20 +10,28 @@
  * it too.
  *
  * Messages being delivered are the interesting case.  An agent reads the
- * message until its job returns (qmgr_job_done), so nothing it can see
- * may change or go away before that:
- *   hold     sets the flag; work items still waiting for a destination
- *            slot are taken back, running ones finish and are recorded
- *            normally; qmgr_schedule makes no new ones.
- *   requeue  resets only recipients that are not in flight.
- *   delete   with nothing in flight: the row goes and the message is
- *            dropped from memory after the commit.  With work in flight:
- *            the message is held (durably, so a crash cannot resume its
- *            delivery) and remembered; a uv_check handle looks after
- *            every loop iteration, and once the last job has returned and
- *            been committed (qm->items == 0) the message is deleted.  If
- *            that attempt finished the message anyway, qmgr_done.c has
- *            already removed it and there is nothing left to do.
+ * message (its flags too) on its own thread until the job returns
+ * (qmgr_job_done), so nothing it can see may change or go away before
+ * that.  Work items still waiting for a destination slot are taken back
+ * on hold and delete; for a message with items running, the change is
+ * committed at once but applied to memory later, through a struct
+ * qmgr_admin_wait:
+ *   hold     on disk now; in memory its idle pending recipients are marked
+ *            busy ("blocked") so qmgr_schedule makes no new work; when the
+ *            running jobs are back (qm->items == 0) the flag is set and
+ *            the blocks are lifted.  Running attempts finish and are
+ *            recorded normally.
+ *   release  likewise the other way (and lifts the blocks at once).
+ *   requeue  resets only recipients that are not in flight (the agent
+ *            reads only its own recipients).
+ *   delete   with nothing in flight: the rows go, and the message leaves
+ *            memory after the commit.  With work in flight: it is held
+ *            (durably, so a crash cannot resume its delivery) and deleted
+ *            once its jobs are back.  If that attempt finished the message
+ *            anyway, qmgr_done.c has removed it and nothing is left to do.
+ * A uv_check handle, active only while changes wait, looks at them after
+ * every loop iteration's I/O, i.e. right after the commit callback that
+ * brought qm->items to 0.
  * Callbacks never keep a struct qmgr_msg pointer across the store round
  * trip; they look the queue ID up again, since a message may be dropped
  * meanwhile.
@@ -50,6 +58,15 @@ struct admin_item {
 	unsigned       old_flags, new_flags;
 };
 
+/* A change committed but not yet applied to memory (see above). */
+struct qmgr_admin_wait {
+	char           qid[QUEUE_ID_LEN + 1];
+	unsigned       flags;		/* m->flags once idle */
+	int            delete;		/* then delete it */
+	unsigned char *blocked;		/* recipients we marked busy */
+	size_t         nrcpt;
+};
+
 struct admin_req {
 	qmgr              *q;
 	enum queue_admin_op op;
@@ -59,6 +76,8 @@ struct admin_req {
 	struct admin_item *items;
 	size_t             n, a;
 };
+
+static unsigned admin_flags(qmgr *q, const struct qmgr_msg *qm);
 
 static void
 admin_reply(struct admin_req *r, const char *reply)
@@ -87,10 +106,10 @@ admin_item_add(struct admin_req *r, const struct qmgr_msg *qm,
 
 /* Should a waiting work item of qm go back? */
 static int
-admin_stopped(const struct qmgr_msg *qm)
+admin_stopped(qmgr *q, const struct qmgr_msg *qm)
 {
 	return qm->removed || qm->admin_deleting ||
-	    (qm->m->flags & QUEUE_MSG_HOLD);
+	    (admin_flags(q, qm) & QUEUE_MSG_HOLD);
 }
 
 /*
@@ -103,15 +122,15 @@ admin_unqueue_dest(const char *key, void *value, void *arg)
 {
 	struct qmgr_dest *d = value;
 	struct qmgr_item **pp = &d->head, *it;
+	qmgr *q = arg;
 
 	(void)key;
-	(void)arg;
 	d->tail = NULL;
 	while ((it = *pp) != NULL) {
 		struct qmgr_msg *qm = it->qm;
 		size_t i;
 
-		if (!admin_stopped(qm)) {
+		if (!admin_stopped(q, qm)) {
 			d->tail = it;
 			pp = &it->next;
 			continue;
@@ -126,7 +145,52 @@ admin_unqueue_dest(const char *key, void *value, void *arg)
 	/* an emptied destination leaves the ready list in qmgr_dispatch */
 }
 
-/* ---- deletions waiting for running jobs ------------------------------------ */
+/* ---- changes waiting for running jobs ------------------------------------- */
+
+static struct qmgr_admin_wait *
+wait_find(qmgr *q, const char *qid)
+{
+	size_t i;
+
+	for (i = 0; i < q->admin_nwait; i++)
+		if (strcmp(q->admin_wait[i].qid, qid) == 0)
+			return &q->admin_wait[i];
+	return NULL;
+}
+
+/* The flags qm has or will have once its jobs are back. */
+static unsigned
+admin_flags(qmgr *q, const struct qmgr_msg *qm)
+{
+	struct qmgr_admin_wait *w = q->admin_nwait ?
+	    wait_find(q, qm->m->qid) : NULL;
+
+	return w ? w->flags : qm->m->flags;
+}
+
+/* Block or unblock scheduling of qm's idle pending recipients. */
+static void
+wait_block(struct qmgr_admin_wait *w, struct qmgr_msg *qm, int block)
+{
+	size_t i;
+
+	for (i = 0; i < w->nrcpt; i++) {
+		if (block && !qm->busy[i] &&
+		    qm->m->rcpt[i].state == QUEUE_RCPT_PENDING) {
+			qm->busy[i] = 1;
+			w->blocked[i] = 1;
+		} else if (!block && w->blocked[i]) {
+			qm->busy[i] = 0;
+			w->blocked[i] = 0;
+		}
+	}
+}
+
+static void
+wait_free(struct qmgr_admin_wait *w)
+{
+	free(w->blocked);
+}
 
 static void
 deleted(void *arg, int rc)
@@ -165,48 +229,84 @@ admin_check_cb(uv_check_t *h)
 	struct admin_req *r = NULL;
 	queue_txn *txn = NULL;
 	size_t i, j;
+	int sched = 0;
 
-	for (i = 0, j = 0; i < q->admin_ndel; i++) {
-		struct qmgr_msg *qm = util_htable_get(q->msgs, q->admin_del[i]);
+	for (i = 0, j = 0; i < q->admin_nwait; i++) {
+		struct qmgr_admin_wait *w = &q->admin_wait[i];
+		struct qmgr_msg *qm = util_htable_get(q->msgs, w->qid);
 
-		if (qm == NULL || qm->removed)
-			continue;	/* the last attempt finished it */
-		if (qm->items > 0) {
-			memcpy(q->admin_del[j++], q->admin_del[i],
-			    sizeof(q->admin_del[0]));
+		if (qm != NULL && !qm->removed && qm->items > 0) {
+			if (i != j)
+				q->admin_wait[j] = *w;
+			j++;
 			continue;
 		}
-		qm->removed = 1;
-		if (txn == NULL) {
-			txn = queue_txn_new();
-			r = xcalloc(1, sizeof(*r));
-			r->q = q;
+		if (qm == NULL || qm->removed) {
+			wait_free(w);	/* the last attempt finished it */
+			continue;
 		}
-		queue_txn_delete(txn, qm->m->qid);
-		admin_item_add(r, qm, ACT_DELETE_NOW);
+		/* nothing in flight: memory may change now */
+		wait_block(w, qm, 0);
+		qm->m->flags = w->flags;
+		if (w->delete) {
+			qm->removed = 1;
+			if (txn == NULL) {
+				txn = queue_txn_new();
+				r = xcalloc(1, sizeof(*r));
+				r->q = q;
+			}
+			queue_txn_delete(txn, qm->m->qid);
+			admin_item_add(r, qm, ACT_DELETE_NOW);
+		} else if (!(qm->m->flags & QUEUE_MSG_HOLD)) {
+			qmgr_schedule(q, qm, util_wall_time());
+			sched = 1;
+		}
+		wait_free(w);
 	}
-	q->admin_ndel = j;
+	q->admin_nwait = j;
 	if (j == 0)
 		uv_check_stop(&q->admin_check);
 	if (txn != NULL)
 		queue_store_commit(q->store, txn, q->chan, deleted, r);
+	if (sched)
+		qmgr_dispatch(q);
 }
 
+/*
+ * Give qm the flags `flags`: now when nothing of it is in flight, else
+ * once its jobs are back, blocking new work meanwhile if it is to be held.
+ */
 static void
-admin_delete_later(qmgr *q, const char *qid)
+admin_set_flags(qmgr *q, struct qmgr_msg *qm, unsigned flags, int delete)
 {
-	if (!q->admin_check_init) {
-		uv_check_init(q->loop, &q->admin_check);
-		q->admin_check.data = q;
-		q->admin_check_init = 1;
+	struct qmgr_admin_wait *w = q->admin_nwait ?
+	    wait_find(q, qm->m->qid) : NULL;
+
+	if (w == NULL && qm->items == 0 && !delete) {
+		qm->m->flags = flags;
+		return;
 	}
-	if (q->admin_ndel == q->admin_adel) {
-		q->admin_adel = q->admin_adel ? q->admin_adel * 2 : 8;
-		q->admin_del = xrealloc(q->admin_del,
-		    q->admin_adel * sizeof(*q->admin_del));
+	if (w == NULL) {
+		if (!q->admin_check_init) {
+			uv_check_init(q->loop, &q->admin_check);
+			q->admin_check.data = q;
+			q->admin_check_init = 1;
+		}
+		if (q->admin_nwait == q->admin_await) {
+			q->admin_await = q->admin_await ? q->admin_await * 2 : 8;
+			q->admin_wait = xrealloc(q->admin_wait,
+			    q->admin_await * sizeof(*q->admin_wait));
+		}
+		w = &q->admin_wait[q->admin_nwait++];
+		memset(w, 0, sizeof(*w));
+		memcpy(w->qid, qm->m->qid, sizeof(w->qid));
+		w->nrcpt = qm->m->nrcpt;
+		w->blocked = xcalloc(w->nrcpt ? w->nrcpt : 1, 1);
+		uv_check_start(&q->admin_check, admin_check_cb);
 	}
-	memcpy(q->admin_del[q->admin_ndel++], qid, QUEUE_ID_LEN + 1);
-	uv_check_start(&q->admin_check, admin_check_cb);
+	w->flags = flags;
+	w->delete |= delete;
+	wait_block(w, qm, (flags & QUEUE_MSG_HOLD) || w->delete);
 }
 
 /* ---- one command ---------------------------------------------------------- */
@@ -229,9 +329,10 @@ admin_committed(void *arg, int rc)
 		case ACT_NONE:
 			break;
 		case ACT_FLAGS:
-			if (rc != 0 && qm->m->flags == it->new_flags)
-				qm->m->flags = it->old_flags;
-			if (!(qm->m->flags & QUEUE_MSG_HOLD))
+			if (rc != 0 && admin_flags(q, qm) == it->new_flags &&
+			    !qm->admin_deleting)
+				admin_set_flags(q, qm, it->old_flags, 0);
+			if (!(admin_flags(q, qm) & QUEUE_MSG_HOLD))
 				qmgr_schedule(q, qm, util_wall_time());
 			break;
 		case ACT_REQUEUE:
@@ -270,7 +371,7 @@ admin_committed(void *arg, int rc)
 static int
 admin_mark(struct admin_req *r, struct qmgr_msg *qm, int named)
 {
-	unsigned old = qm->m->flags;
+	unsigned old = admin_flags(r->q, qm), want;
 
 	if (qm->removed) {
 		/* finished or being deleted: gone as far as anyone can tell */
@@ -295,11 +396,15 @@ admin_mark(struct admin_req *r, struct qmgr_msg *qm, int named)
 		break;
 	case QUEUE_ADMIN_HOLD:
 	case QUEUE_ADMIN_RELEASE:
-		if (queue_admin_change(qm->m, r->op, NULL, NULL) > 0) {
+		want = r->op == QUEUE_ADMIN_HOLD ? old | QUEUE_MSG_HOLD :
+		    old & ~QUEUE_MSG_HOLD;
+		if (want != old) {
 			struct admin_item *it = admin_item_add(r, qm, ACT_FLAGS);
 
 			it->old_flags = old;
-			it->new_flags = qm->m->flags;
+			it->new_flags = want;
+			if (want & QUEUE_MSG_HOLD)	/* before the unqueue */
+				admin_set_flags(r->q, qm, want, 0);
 		}
 		break;
 	case QUEUE_ADMIN_REQUEUE:
@@ -331,7 +436,7 @@ admin_finish(struct admin_req *r)
 	size_t i, k, nops = 0;
 
 	if (r->op == QUEUE_ADMIN_DELETE || r->op == QUEUE_ADMIN_HOLD)
-		util_htable_walk(q->dests, admin_unqueue_dest, NULL);
+		util_htable_walk(q->dests, admin_unqueue_dest, q);
 	for (i = 0; i < r->n; i++) {
 		struct admin_item *it = &r->items[i];
 		struct qmgr_msg *qm = util_htable_get(q->msgs, it->qid);
@@ -341,9 +446,12 @@ admin_finish(struct admin_req *r)
 		case ACT_NONE:
 			break;
 		case ACT_FLAGS:
-			queue_txn_set_flags(txn, m->qid, m->flags);
-			log_info("%s: %s by the administrator", m->qid,
-			    (m->flags & QUEUE_MSG_HOLD) ? "held" : "released");
+			admin_set_flags(q, qm, it->new_flags, 0);
+			queue_txn_set_flags(txn, m->qid, it->new_flags);
+			log_info("%s: %s by the administrator%s", m->qid,
+			    (it->new_flags & QUEUE_MSG_HOLD) ? "held" :
+			    "released", qm->items ? " (an attempt is running)" :
+			    "");
 			nops++;
 			break;
 		case ACT_REQUEUE: {
@@ -377,11 +485,11 @@ admin_finish(struct admin_req *r)
 				break;
 			}
 			/* in flight: hold it durably, delete when it is back */
-			m->flags |= QUEUE_MSG_HOLD;
-			queue_txn_set_flags(txn, m->qid, m->flags);
+			admin_set_flags(q, qm, admin_flags(q, qm) |
+			    QUEUE_MSG_HOLD, 1);
+			queue_txn_set_flags(txn, m->qid, admin_flags(q, qm));
 			log_info("%s: delete requested during delivery; held, "
 			    "removed when the attempt ends", m->qid);
-			admin_delete_later(q, m->qid);
 			nops++;
 			break;
 		}
@@ -444,15 +552,20 @@ qmgr_admin(qmgr *q, enum queue_admin_op op, const char *qid,
 void
 qmgr_admin_stop(qmgr *q)
 {
+	size_t i;
+
 	if (q->admin_check_init) {
 		uv_check_stop(&q->admin_check);
 		uv_close((uv_handle_t *)&q->admin_check, NULL);
 		q->admin_check_init = 0;
 	}
-	if (q->admin_ndel > 0)
-		log_info("queue manager: %zu deletions wait for running "
-		    "deliveries; those messages stay held", q->admin_ndel);
-	free(q->admin_del);
-	q->admin_del = NULL;
-	q->admin_ndel = q->admin_adel = 0;
+	if (q->admin_nwait > 0)
+		log_info("queue manager: %zu administrative changes wait for "
+		    "running deliveries; they are on disk already",
+		    q->admin_nwait);
+	for (i = 0; i < q->admin_nwait; i++)
+		wait_free(&q->admin_wait[i]);
+	free(q->admin_wait);
+	q->admin_wait = NULL;
+	q->admin_nwait = q->admin_await = 0;
 }

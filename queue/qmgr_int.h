@@ -9,6 +9,7 @@
 #define QMGR_DOMAIN_MAX 256	/* RFC 5321 4.5.3.1.2: 255 octets + NUL */
 
 struct qmgr_dest;
+struct qmgr_admin_wait;		/* qmgr_admin.c */
 
 /* One piece of work: some recipients of one message for one destination. */
 struct qmgr_item {
@@ -71,10 +72,10 @@ struct qmgr {
 	/* queue administration (qmgr_admin.c, qmgr_control.c) */
 	int                 admin_lock_fd;	/* flock on spool/sealpostd.lock */
 	int                 admin_lock_on;
-	uv_check_t          admin_check;	/* runs pending deletions */
+	uv_check_t          admin_check;	/* finishes admin_wait entries */
 	int                 admin_check_init;
-	char              (*admin_del)[QUEUE_ID_LEN + 1];	/* pending */
-	size_t              admin_ndel, admin_adel;
+	struct qmgr_admin_wait *admin_wait;	/* changes waiting for jobs */
+	size_t              admin_nwait, admin_await;
 };
 
 /* qmgr_sched.c */
@@ -100,7 +101,8 @@ uint64_t qmgr_backoff(const qmgr *q, unsigned attempts);
  */
 void qmgr_admin(qmgr *q, enum queue_admin_op op, const char *qid,
     void (*done)(void *arg, const char *reply), void *arg);
-/* Forget pending deletions (they stay held on disk), close the handle. */
+/* Forget changes waiting for running jobs (on disk already: a pending
+ * delete stays held), close the handle. */
 void qmgr_admin_stop(qmgr *q);
 
 /* qmgr_control.c */
