@@ -36,6 +36,7 @@ X = T.DANEX
 DELIVERY_TIMEOUT = 30.0     # a working relay needs a second or two
 DEFER_WAIT = 10.0           # deferred: still nowhere this long after submission
 FIRST_LOG_TIMEOUT = 25.0    # first delivery log line (TLSA timeouts ~2 s each)
+DELAY_WARNING = "2s"        # delay notices for the deferred cases, early
 
 # tls_policy entries of the P3 configuration (docs/dane-contract.md)
 POLICIES = [("daneonly." + X, "dane-only"), ("daneonly-ok." + X, "dane-only"),
@@ -43,7 +44,8 @@ POLICIES = [("daneonly." + X, "dane-only"), ("daneonly-ok." + X, "dane-only"),
 
 EXTRAS = ["ta-inter", "ta-root", "ta-badname", "ta-alias", "rollover", "sha512",
           "tlsa-cname", "insecure-a", "twomx-dane", "twomx-down", "bogus-tlsa",
-          "daneonly", "daneonly-ok", "policynone"]
+          "daneonly", "daneonly-ok", "policynone", "ee-expired", "ta-expired",
+          "full-cert", "ta-root-absent"]
 
 # case -> recipient; one recipient domain per case
 RCPT = {"seed%d" % n: "rcpt%d@test%d.%s" % (n, n, SEED) for n in range(1, 25)}
@@ -90,7 +92,9 @@ def p3_config(L):
     spool = L.path("sealpost-spool-p3")
     os.makedirs(spool, exist_ok=True)
     extra = "\n".join('tls_policy "%s" {\n\tlevel = %s\n}' % p for p in POLICIES)
-    return L.write_config(settings={"spool_directory": '"%s"' % spool}, extra=extra)
+    return L.write_config(settings={"spool_directory": '"%s"' % spool,
+                                    "delay_warning_time": DELAY_WARNING},
+                          extra=extra)
 
 
 def start_receivers(L):
@@ -291,15 +295,42 @@ def deferred(L, case, verdict, host, dsn_re=r"4\.7\.\d{1,3}", tried=(), quiet=()
     expect(reason is not None, "%s is not in the queue listing (sendmail -bp)" % rcpt)
     expect(host.lower() in reason.lower(),
            "queue listing reason %r does not name the host %s" % (reason, host))
-    bounces = [h for h in dsn.for_recipient(L.receiver("sender").messages(), rcpt)
-               if h[3].get("action", "").lower() == "failed"]
+    notices = dsn.for_recipient(L.receiver("sender").messages(), rcpt)
+    bounces = [h for h in notices if h[3].get("action", "").lower() == "failed"]
     expect(not bounces, "a bounce was sent for %s" % rcpt)
+    delay_notice_names_host(L, rcpt, host)
     for t in tried:
         expect(contacted(L, t), "%s was never contacted" % t)
     for q in quiet:
         expect(not contacted(L, q), "%s was contacted: %s" % (q, L.receiver(q).events()))
     lab.log("%s: deferred %d times, %s; mailq: (%s)" % (case, len(lines),
             lines[-1]["dsn"], reason))
+
+
+def delay_notice_names_host(L, rcpt, host, timeout=10.0):
+    """The delay notice (delay_warning_time) for rcpt shows the reason of
+    the last attempt: its Diagnostic-Code or its human-readable part names
+    the host (issue 4: delay notices show the TLS verdict)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        hits = [h for h in dsn.for_recipient(L.receiver("sender").messages(), rcpt)
+                if h[3].get("action", "").lower() == "delayed"]
+        if hits:
+            break
+        L.check_daemon()
+        if time.monotonic() >= deadline:
+            raise AssertionError("no delay notice for %s at sender.test within %.0fs "
+                                 "of the deferral (delay_warning_time %s)"
+                                 % (rcpt, timeout, DELAY_WARNING))
+        time.sleep(0.2)
+    rec, msg, per_msg, f = hits[-1]
+    text = f.get("diagnostic-code", "")
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain":
+            text += "\n" + (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+            break
+    expect(host.lower() in text.lower(),
+           "the delay notice for %s does not name %s:\n%s" % (rcpt, host, text))
 
 
 def s(n, suffix=""):
@@ -554,6 +585,32 @@ def test_x_policy_none_overrides_dane_cleartext(L):
     m, line = delivered(L, "policynone", "x-policynone", None, tls=False)
     expect(not re.search(r"dane=(verified|failed)", line["tls"]),
            "tls= part %r claims DANE with level none" % line["tls"])
+
+
+def test_x_dane_ee_ignores_expiry_and_name(L):
+    """DANE-EE(3) 3 1 1 of an expired certificate for an unrelated name:
+    verified (RFC 7672 3.1.1)"""
+    delivered(L, "ee-expired", "x-ee-expired", verified(3, 1, 1, x("mx.ee-expired")),
+              sni=x("mx.ee-expired"))
+
+
+def test_x_dane_ta_expired_leaf_deferred(L):
+    """DANE-TA(2) matches, but the leaf has expired: deferred (RFC 7672
+    3.1.2: the chain is checked as in PKIX)"""
+    deferred(L, "ta-expired", FAILED, x("mx.ta-expired"), tried=["x-ta-expired"])
+
+
+def test_x_full_certificate_3_0_0_verified(L):
+    """3 0 0 (the whole certificate): verified"""
+    delivered(L, "full-cert", "x-full-cert", verified(3, 0, 0, x("mx.full-cert")),
+              sni=x("mx.full-cert"))
+
+
+def test_x_dane_ta_digest_of_absent_root_deferred(L):
+    """2 0 1 of a root the server does not present in its chain: nothing
+    to match (RFC 7671 5.2.2), deferred"""
+    deferred(L, "ta-root-absent", NOMATCH, x("mx.ta-root-absent"), dsn_re=r"4\.7\.5",
+             tried=["x-ta-root-absent"])
 
 
 def test_x_zz_restore_default_config(L):

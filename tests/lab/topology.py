@@ -283,6 +283,14 @@ DANE_HOSTS += [
     # DANE-TA(2) behind a CNAME: the certificate names only the MX host,
     # the TLSA records sit at the expanded name
     MailHost("x-ta-alias", ["127.0.21.16"], ["mx.ta-alias." + DANEX]),
+    # DANE-EE(3) ignores names and dates: expired, wrong name, still verified
+    MailHost("x-ee-expired", ["127.0.21.17"], ["unrelated.example.test"]),
+    # DANE-TA(2) does not: an expired leaf under a matching TA fails
+    MailHost("x-ta-expired", ["127.0.21.18"], ["mx.ta-expired." + DANEX]),
+    # 3 0 0: the whole certificate as TLSA data
+    MailHost("x-full-cert", ["127.0.21.19"], ["mx.full-cert." + DANEX]),
+    # 2 0 1 of the root, which the server does not present: no match
+    MailHost("x-ta-root-absent", ["127.0.21.20"], ["mx.ta-root-absent." + DANEX]),
 ]
 
 ZONES += [
@@ -322,7 +330,15 @@ ZONES += [
           "policynone MX 10 mx.policynone", "mx.policynone A 127.0.21.14",
           tlsa("_25._tcp.mx.policynone", "x-policynone", 3, 1, 1),
           "daneonly-ok MX 10 mx.daneonly-ok", "mx.daneonly-ok A 127.0.21.15",
-          tlsa("_25._tcp.mx.daneonly-ok", "x-daneonly-ok", 3, 1, 1)),
+          tlsa("_25._tcp.mx.daneonly-ok", "x-daneonly-ok", 3, 1, 1),
+          "ee-expired MX 10 mx.ee-expired", "mx.ee-expired A 127.0.21.17",
+          tlsa("_25._tcp.mx.ee-expired", "x-ee-expired", 3, 1, 1),
+          "ta-expired MX 10 mx.ta-expired", "mx.ta-expired A 127.0.21.18",
+          tlsa("_25._tcp.mx.ta-expired", "daneinter", 2, 0, 1),
+          "full-cert MX 10 mx.full-cert", "mx.full-cert A 127.0.21.19",
+          tlsa("_25._tcp.mx.full-cert", "x-full-cert", 3, 0, 0),
+          "ta-root-absent MX 10 mx.ta-root-absent", "mx.ta-root-absent A 127.0.21.20",
+          tlsa("_25._tcp.mx.ta-root-absent", "daneca", 2, 0, 1)),
     _zone("_25._tcp.mx.bogus-tlsa.%s." % DANEX,
           tlsa("@", "x-bogus-tlsa", 3, 1, 1), sig="expired"),
     # unsigned, no DS: the A record of mx.insec is insecure; a TLSA lookup
@@ -338,6 +354,9 @@ ZONES += [
 _DANE_ISSUER = {"x-ta-inter": ("daneinter", {}),
                 "x-ta-root": ("daneinter", {"chain_root": True}),
                 "x-ta-badname": ("daneinter", {}),
-                "x-ta-alias": ("daneinter", {})}
+                "x-ta-alias": ("daneinter", {}),
+                "x-ee-expired": ("labca", {"expired": True}),
+                "x-ta-expired": ("daneinter", {"expired": True}),
+                "x-ta-root-absent": ("daneinter", {})}
 CERTS += [(h.name, h.certnames) + _DANE_ISSUER.get(h.name, ("labca", {}))
           for h in DANE_HOSTS if h.certnames]
