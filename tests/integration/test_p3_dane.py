@@ -45,11 +45,12 @@ POLICIES = [("daneonly." + X, "dane-only"), ("daneonly-ok." + X, "dane-only"),
 EXTRAS = ["ta-inter", "ta-root", "ta-badname", "ta-alias", "rollover", "sha512",
           "tlsa-cname", "insecure-a", "twomx-dane", "twomx-down", "bogus-tlsa",
           "daneonly", "daneonly-ok", "policynone", "ee-expired", "ta-expired",
-          "full-cert", "ta-root-absent"]
+          "full-cert", "ta-root-absent", "implicit-dane", "implicit-dane-bad"]
 
 # case -> recipient; one recipient domain per case
 RCPT = {"seed%d" % n: "rcpt%d@test%d.%s" % (n, n, SEED) for n in range(1, 25)}
 RCPT.update({x: "bob@%s.%s" % (x, X) for x in EXTRAS})
+RCPT["insecure-mx"] = "bob@insecmx.insec." + X     # the domain is in the insecure zone
 
 LOGLINE = re.compile(r"^\S+ \S+: (?P<qid>\S+): to=<(?P<to>[^>]*)>, relay=(?P<relay>\S+), "
                      r".*?dsn=(?P<dsn>\S+), status=(?P<status>\w+) \((?P<text>.*)\), "
@@ -611,6 +612,25 @@ def test_x_dane_ta_digest_of_absent_root_deferred(L):
     to match (RFC 7671 5.2.2), deferred"""
     deferred(L, "ta-root-absent", NOMATCH, x("mx.ta-root-absent"), dsn_re=r"4\.7\.5",
              tried=["x-ta-root-absent"])
+
+
+def test_x_insecure_mx_rrset_no_dane(L):
+    """insecure MX RRset naming a secure host with a non-matching TLSA: DANE
+    does not apply (RFC 7672 2.2.1), opportunistic TLS delivery"""
+    delivered(L, "insecure-mx", "x-insecure-mx", INSECURE)
+
+
+def test_x_implicit_mx_dane_verified(L):
+    """no MX records: the domain itself is the host and its TLSA applies:
+    verified"""
+    delivered(L, "implicit-dane", "x-implicit", verified(3, 1, 1, x("implicit-dane")),
+              sni=x("implicit-dane"))
+
+
+def test_x_implicit_mx_dane_mismatch_deferred(L):
+    """no MX records, the domain's own TLSA does not match: deferred"""
+    deferred(L, "implicit-dane-bad", NOMATCH, x("implicit-dane-bad"),
+             dsn_re=r"4\.7\.5", tried=["x-implicit-bad"])
 
 
 def test_x_zz_restore_default_config(L):

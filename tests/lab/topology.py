@@ -291,6 +291,12 @@ DANE_HOSTS += [
     MailHost("x-full-cert", ["127.0.21.19"], ["mx.full-cert." + DANEX]),
     # 2 0 1 of the root, which the server does not present: no match
     MailHost("x-ta-root-absent", ["127.0.21.20"], ["mx.ta-root-absent." + DANEX]),
+    # insecure MX RRset (domain in insec.danex.test) naming a secure host
+    # whose TLSA does not match: no DANE, opportunistic delivery
+    MailHost("x-insecure-mx", ["127.0.21.21"], ["mx.insecmx-target." + DANEX]),
+    # no MX: the domain itself is the host, TLSA at _25._tcp.<domain>
+    MailHost("x-implicit", ["127.0.21.22"], ["implicit-dane." + DANEX]),
+    MailHost("x-implicit-bad", ["127.0.21.23"], ["implicit-dane-bad." + DANEX]),
 ]
 
 ZONES += [
@@ -338,13 +344,20 @@ ZONES += [
           "full-cert MX 10 mx.full-cert", "mx.full-cert A 127.0.21.19",
           tlsa("_25._tcp.mx.full-cert", "x-full-cert", 3, 0, 0),
           "ta-root-absent MX 10 mx.ta-root-absent", "mx.ta-root-absent A 127.0.21.20",
-          tlsa("_25._tcp.mx.ta-root-absent", "daneca", 2, 0, 1)),
+          tlsa("_25._tcp.mx.ta-root-absent", "daneca", 2, 0, 1),
+          "mx.insecmx-target A 127.0.21.21",
+          tlsa("_25._tcp.mx.insecmx-target", "x-insecure-mx", 3, 1, 1, corrupt=True),
+          "implicit-dane A 127.0.21.22",
+          tlsa("_25._tcp.implicit-dane", "x-implicit", 3, 1, 1),
+          "implicit-dane-bad A 127.0.21.23",
+          tlsa("_25._tcp.implicit-dane-bad", "x-implicit-bad", 3, 1, 1, corrupt=True)),
     _zone("_25._tcp.mx.bogus-tlsa.%s." % DANEX,
           tlsa("@", "x-bogus-tlsa", 3, 1, 1), sig="expired"),
     # unsigned, no DS: the A record of mx.insec is insecure; a TLSA lookup
     # for it (which must not happen) would end at the probe blackhole
     _zone("insec.%s." % DANEX, "mx A 127.0.21.7",
           "_25._tcp.mx CNAME insecure-a-tlsa.probe.test.",
+          "insecmx MX 10 mx.insecmx-target.%s." % DANEX,
           server=PLAIN, signed=False),
     _zone("probe.test.", "@ MX 10 mx", "mx A 127.0.21.99", server=PROBE,
           signed=False),
