@@ -142,10 +142,14 @@ void
 mta_said(struct mta_session *s, const char *cmd, char *out, size_t outlen)
 {
 	char one[MTA_TEXT_MAX];
+	int n;
 
 	mta_reply_oneline(&s->reply, one, sizeof(one));
-	snprintf(out, outlen, "host %s said: %s (in reply to %s)",
+	/* A long reply is cut: the text is a diagnostic, its head matters. */
+	n = snprintf(out, outlen, "host %s said: %s (in reply to %s)",
 	    s->relay_host, one, cmd);
+	if (n < 0 && outlen > 0)
+		out[0] = '\0';
 }
 
 /* ---- transactions ---------------------------------------------------- */
