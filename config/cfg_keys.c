@@ -88,6 +88,10 @@ const struct cfg_key cfg_keys[] = {
 	{ "tls_policy", "level", CFG_K_TLS_LEVEL, 0, 0, 0 },
 	{ "tls_policy", "match", CFG_K_TLS_MATCH, 0, 0, 0 },
 
+	/* MTA-STS (RFC 8461 3.3 asks for a bound; docs/mta-sts.md) */
+	{ NULL, "sts_fetch_timeout", CFG_K_SECS, OFF(sts_fetch_timeout),
+	  1, 600 },
+
 	/* the SMTP listener: docs/smtpd-contract.md */
 	{ "listen", "address", CFG_K_LISTEN_ADDR, 0, 0, 0 },
 	{ "listen", "role", CFG_K_ROLE, 0, 0, 0 },
@@ -389,6 +393,7 @@ cfg_set_defaults(struct sealpost_config *cfg)
 	cfg->resolver.trust_anchor_file = xstrdup("/usr/share/dns/root.key");
 	cfg->resolver.trust_anchor_auto = 0;
 	cfg->dane = 1;
+	cfg->sts_fetch_timeout = 60;
 	cfg->smtpd.sasl_enable = -1;	/* decided after the parse */
 	cfg->smtpd.recipient_limit = 1000;
 	cfg->smtpd.header_size_limit = 1024 * 1024;

@@ -190,6 +190,9 @@ struct sealpost_config {
 	int   dane;			/* look up TLSA (RFC 7672): yes */
 	struct cfg_tls_policy *tls_policies;	/* tls_policy sections */
 	size_t ntls_policies;
+
+	/* MTA-STS (RFC 8461, docs/mta-sts.md) */
+	unsigned sts_fetch_timeout;	/* seconds for one policy fetch: 60 */
 };
 
 /*
