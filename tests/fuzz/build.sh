@@ -38,8 +38,10 @@ INC="-I$ROOT -I$ROOT/util -I$ROOT/config -I$ROOT/queue -I$ROOT/resolver -I$ROOT/
 UTIL="util/log.c util/xalloc.c util/dynbuf.c util/parse.c util/clock.c"
 
 srcs_queue_drop="queue/queue_drop.c queue/queue_msg.c queue/queue_id.c $UTIL"
-srcs_cfg_values="config/cfg_scan.c config/cfg_value.c $UTIL"
-srcs_cfg_load="config/cfg_load.c config/cfg_keys.c config/cfg_scan.c config/cfg_value.c $UTIL"
+# The config module is linked whole: it grows a file per group of keys.
+CONFIG=$(cd "$ROOT" && ls config/cfg_*.c | tr '\n' ' ')
+srcs_cfg_values="$CONFIG $UTIL"
+srcs_cfg_load="$CONFIG $UTIL"
 srcs_dns="resolver/res_wire.c resolver/res_mxsort.c $UTIL"
 srcs_mta_reply="mta/mta_chat.c mta/mta_ehlo.c $UTIL"
 srcs_sendmail_addr="mta/sendmail_addr.c mta/sendmail_name.c $UTIL"
