@@ -21,6 +21,7 @@
 
 #include "config/config.h"
 #include "mta/mta.h"
+#include "mta/smtpd.h"
 #include "queue/qmgr.h"
 #include "queue/queue.h"
 #include "resolver/resolver.h"
@@ -38,6 +39,7 @@ struct daemon {
 	mta_pool *pool;
 	util_chan *chan;
 	qmgr *q;
+	smtpd_server *smtpd;		/* NULL: no listen section */
 	uv_signal_t sig_term, sig_int, sig_hup;
 };
 
@@ -116,6 +118,8 @@ on_stop(uv_signal_t *h, int signum)
 	struct daemon *d = h->data;
 
 	log_info("signal %d: stopping", signum);
+	/* the listener first: no new mail while the queue winds down */
+	smtpd_server_stop(d->smtpd);
 	qmgr_stop(d->q);
 	uv_signal_stop(&d->sig_term);
 	uv_signal_stop(&d->sig_int);
@@ -191,6 +195,13 @@ main(int argc, char **argv)
 	if (d.cfg->log_syslog)
 		util_log_open("sealpostd", 1);
 	signal(SIGPIPE, SIG_IGN);
+	/* Listeners are bound (ports < 1024, root-only key files, SASL
+	 * config) before the privileges go; nothing is accepted before
+	 * smtpd_server_start, after the drop. */
+	d.loop = uv_default_loop();
+	d.smtpd = smtpd_server_bind(d.loop, d.cfg, err, sizeof(err));
+	if (d.smtpd == NULL && err[0] != '\0')
+		log_fatal("smtpd: %s", err);
 	drop_privileges(d.cfg);
 	if (dnssec_sanity(d.cfg, 0) < 0)
 		return EX_CONFIG;
@@ -199,7 +210,6 @@ main(int argc, char **argv)
 	    err, sizeof(err));
 	if (d.store == NULL)
 		log_fatal("queue: %s", err);
-	d.loop = uv_default_loop();
 	d.chan = util_chan_create(d.loop);
 	d.pool = mta_pool_create(d.cfg, d.cfg->delivery_threads, d.chan, err,
 	    sizeof(err));
@@ -217,6 +227,9 @@ main(int argc, char **argv)
 
 	if (qmgr_start(d.q) < 0)
 		log_fatal("queue manager did not start");
+	if (d.smtpd != NULL && smtpd_server_start(d.smtpd, d.store, d.chan,
+	    d.q, err, sizeof(err)) < 0)
+		log_fatal("smtpd: %s", err);
 	log_info("sealpostd %s started: spool=%s myhostname=%s",
 	    SEALPOST_VERSION, d.cfg->spool_directory, d.cfg->myhostname);
 
@@ -233,6 +246,7 @@ main(int argc, char **argv)
 	queue_store_close(d.store);
 	util_chan_close(d.chan);
 	uv_run(d.loop, UV_RUN_DEFAULT);
+	smtpd_server_free(d.smtpd);	/* its sessions closed in that run */
 	qmgr_free(d.q);
 	uv_loop_close(d.loop);
 	for (k = 0; k < d.nold; k++)

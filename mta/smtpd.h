@@ -88,7 +88,7 @@ struct smtpd_params {
 	uint64_t header_size_limit;
 	unsigned error_limit;
 	int    bare_lf;			/* enum cfg_bare_lf */
-	const char *protocol_local;	/* NULL; "local" style names for -bs */
+	const char *tls_text;		/* with tls_active: Received comment */
 };
 
 enum smtpd_ev {
@@ -265,10 +265,56 @@ const char *smtpd_protocol_name(int esmtp, int utf8, int tls, int auth);
 int smtpd_msg_compose(const struct smtpd_trace *t, const struct smtpd_data *d,
     size_t max, char **out, size_t *outlen);
 
-/* ---- the listener (smtpd_server.c) ------------------------------------ */
+/*
+ * SASL through libsasl2 (smtpd_sasl.c).  smtpd_sasl_init once, before
+ * privileges are dropped; path NULL means libsasl2's default search.
+ * mechs receives the space-separated mechanism list.  Each session makes
+ * one smtpd_sasl with smtpd_sasl_new (local/remote "ip;port"), and runs
+ * smtpd_sasl_step (may block: thread pool) for each AUTH event.
+ */
+#define SMTPD_SASL_TEXT_MAX	(SMTPD_AUTH_LINE_MAX)
+struct smtpd_sasl;
+struct smtpd_sasl_io {
+	const char *mech;	/* in: from smtpd_proto_auth_mech */
+	const char *data;	/* in: base64 or NULL (copied by the caller) */
+	unsigned    step;	/* in: smtpd_proto_auth_step */
+	enum smtpd_auth_rc rc;	/* out */
+	char        text[SMTPD_SASL_TEXT_MAX];	/* out: challenge or user */
+};
+int smtpd_sasl_init(const char *path, const char *myhostname, char *mechs,
+    size_t mechslen, char *err, size_t errlen);
+void smtpd_sasl_done(void);
+struct smtpd_sasl *smtpd_sasl_new(const char *myhostname, const char *local,
+    const char *remote);
+void smtpd_sasl_free(struct smtpd_sasl *a);	/* NULL ok */
+void smtpd_sasl_step(struct smtpd_sasl *a, struct smtpd_sasl_io *io);
+
+/* ---- the listener (smtpd_server.c, smtpd_session.c) ------------------- */
 
 typedef struct smtpd_server smtpd_server;
 struct qmgr;
+struct smtpd_session;
+
+/* What sessions share; owned by the server, used on its loop only. */
+struct smtpd_env {
+	uv_loop_t   *loop;
+	const struct sealpost_config *cfg;
+	void        *tls_ctx;		/* SSL_CTX *, NULL: no TLS */
+	char         mechs[SMTPD_MECHS_MAX];	/* "" if SASL is off */
+	queue_store *store;
+	util_chan   *chan;
+	struct qmgr *q;
+	int          stopping;
+	struct smtpd_session *sessions;	/* all live sessions */
+	size_t       nsessions;
+	util_htable *per_ip;		/* ip text -> (uintptr_t) count */
+};
+
+/* A new connection on listener l (server is the listening stream). */
+void smtpd_session_accept(struct smtpd_env *env, const struct cfg_listen *l,
+    uv_stream_t *server);
+/* Say 421 to every session and close them (server shutdown). */
+void smtpd_session_stop_all(struct smtpd_env *env);
 
 /*
  * Bind every listen section of cfg on loop (before privileges are
@@ -281,8 +327,10 @@ smtpd_server *smtpd_server_bind(uv_loop_t *loop,
 /* Start accepting; messages go to store, then to q. */
 int smtpd_server_start(smtpd_server *s, queue_store *store,
     util_chan *chan, struct qmgr *q, char *err, size_t errlen);
-/* Close listeners and sessions (421 to each); freed in close callbacks
- * once the loop runs.  NULL ok. */
+/* Close listeners and sessions (421 to each); they finish in close
+ * callbacks once the loop runs again.  NULL ok. */
 void smtpd_server_stop(smtpd_server *s);
+/* After stop and a loop run that closed everything.  NULL ok. */
+void smtpd_server_free(smtpd_server *s);
 
 #endif

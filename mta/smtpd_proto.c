@@ -160,6 +160,8 @@ smtpd_proto_new(const struct smtpd_params *pr)
 
 	p->pr = *pr;
 	p->tls_active = pr->tls_active;
+	if (pr->tls_active && pr->tls_text != NULL)
+		snprintf(p->tls_text, sizeof(p->tls_text), "%s", pr->tls_text);
 	dynbuf_init(&p->in, SMTPD_INPUT_MAX + SMTPD_AUTH_LINE_MAX);
 	dynbuf_init(&p->out, SMTPD_OUTPUT_MAX);
 	p->st = SMTPD_S_CMD;

@@ -236,4 +236,37 @@ const char *tls_dane_mxhost(const tls_dane *d);
 /* Presentation form of record i (< tls_dane_count), for TLS-RPT. */
 const char *tls_dane_rr_string(const tls_dane *d, size_t i);
 
+/* ---- the server side (tls_server.c) ------------------------------------ */
+
+/*
+ * A server SSL_CTX for the SMTP listener: certificate chain (PEM, leaf
+ * first) and private key from files, TLS 1.2 or better, no
+ * renegotiation, no client certificates asked for, server cipher
+ * preference.  Call before dropping privileges if the key is readable
+ * by root only.  NULL with a reason in err.  Free with SSL_CTX_free().
+ */
+SSL_CTX *tls_server_ctx_create(const char *cert_file, const char *key_file,
+    char *err, size_t errlen);
+
+/*
+ * The server engine: the same memory-BIO design as tls_io (the owner
+ * moves all bytes), accepting instead of connecting.
+ * XXX a separate type only because tls_io's struct is private to
+ * tls_io.c; a server constructor there would let the two merge.
+ */
+typedef struct tls_server_io tls_server_io;
+tls_server_io *tls_server_io_new(SSL_CTX *ctx, char *err, size_t errlen);
+void tls_server_io_free(tls_server_io *t);	/* NULL ok */
+/* As tls_io_feed, bounded by TLS_IO_INPUT_MAX. */
+int tls_server_io_feed(tls_server_io *t, const void *buf, size_t len);
+enum tls_hs tls_server_io_handshake(tls_server_io *t);
+const char *tls_server_io_reason(const tls_server_io *t);
+ssize_t tls_server_io_read(tls_server_io *t, void *buf, size_t len);
+int tls_server_io_write(tls_server_io *t, const void *buf, size_t len);
+void tls_server_io_shutdown(tls_server_io *t);
+size_t tls_server_io_pending(const tls_server_io *t);
+size_t tls_server_io_take(tls_server_io *t, void *buf, size_t len);
+/* For the Received field: "using TLSv1.3 with cipher NAME (256/256 bits)". */
+void tls_server_io_summary(const tls_server_io *t, char *out, size_t outlen);
+
 #endif
