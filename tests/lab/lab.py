@@ -687,10 +687,12 @@ class Lab:
     def daemon_log_path(self):
         return self.path("logs", "sealpostd.log")
 
-    def daemon_log(self):
+    def daemon_log(self, since=0):
+        """The daemon log from byte offset since (see daemon_log_size)."""
         try:
-            with open(self.daemon_log_path(), encoding="utf-8", errors="replace") as f:
-                return f.read()
+            with open(self.daemon_log_path(), "rb") as f:
+                f.seek(since)
+                return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
 
