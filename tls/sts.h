@@ -189,6 +189,9 @@ struct sts_fetch_opts {
 	 * check stay those of mta-sts.DOMAIN). */
 	const char *resolve;
 	const char *connect_to;
+	/* Test seam: the policy host's port (0 = 443), e.g. for a lab
+	 * server on a free loopback port resolved through our resolver. */
+	uint16_t    port;
 };
 
 struct sts_fetch_result {
