@@ -475,13 +475,12 @@ txt_starts_sts(const char *r, size_t n)
 	return i < n && r[i] == ';';
 }
 
-int
-sts_txt_record_parse(const char *r, size_t n, char id[STS_ID_MAX + 1])
+static int
+txt_record_fields(const char *r, size_t n, char id[STS_ID_MAX + 1])
 {
 	size_t i, fields = 0;
 	int have_id = 0;
 
-	id[0] = '\0';
 	if (!txt_starts_sts(r, n))
 		return -1;
 	i = 7;
@@ -526,8 +525,15 @@ sts_txt_record_parse(const char *r, size_t n, char id[STS_ID_MAX + 1])
 			return -1;
 		}
 	}
-	if (fields == 0 || !have_id) {
-		id[0] = '\0';
+	return fields > 0 && have_id ? 0 : -1;
+}
+
+int
+sts_txt_record_parse(const char *r, size_t n, char id[STS_ID_MAX + 1])
+{
+	id[0] = '\0';
+	if (txt_record_fields(r, n, id) < 0) {
+		id[0] = '\0';		/* no half answers */
 		return -1;
 	}
 	return 0;

@@ -13,7 +13,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-ALL="queue_drop cfg_values cfg_load dns mta_reply sendmail_addr sendmail_msg"
+ALL="queue_drop cfg_values cfg_load dns mta_reply sendmail_addr sendmail_msg sts"
 if [ "${1:-}" = "--list" ]; then
 	echo "$ALL"
 	exit 0
@@ -46,6 +46,7 @@ srcs_dns="resolver/res_wire.c resolver/res_mxsort.c $UTIL"
 srcs_mta_reply="mta/mta_chat.c mta/mta_ehlo.c $UTIL"
 srcs_sendmail_addr="mta/sendmail_addr.c mta/sendmail_name.c $UTIL"
 srcs_sendmail_msg="mta/sendmail_input.c mta/sendmail_hdr.c mta/sendmail_addr.c $UTIL"
+srcs_sts="tls/sts_policy.c tls/sts_cert.c $UTIL"
 
 TARGETS=${*:-$ALL}
 
