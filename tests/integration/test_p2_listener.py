@@ -543,6 +543,24 @@ def test_02_relay_starttls(L):
         expect(c.tls in ("TLSv1.2", "TLSv1.3"), "TLS version %s" % c.tls)
         expect("STARTTLS" not in c.ext, "STARTTLS advertised again inside TLS")
         c.quit()
+    # commands pipelined after STARTTLS (plaintext injection, CVE-2011-0411
+    # class) must be discarded or refused, never answered inside TLS
+    with Client(L) as c:
+        c.ehlo()
+        c.send("STARTTLS\r\nNOOP\r\n")
+        r = c.reply()
+        expect(r.code == 220, "pipelined STARTTLS: %r" % r)
+        expect(c.buf == b"", "plaintext after the STARTTLS 220: %r" % c.buf)
+        try:
+            c._wrap()
+            r = c.cmd("EHLO " + EHLO_NAME)
+        except (OSError, Closed) as e:
+            r = None       # refusing the session is fine too
+            lab.log("02: injected NOOP: server closed (%s)" % e)
+        if r is not None:
+            expect(len(r.lines) > 1 and r.code == 250,
+                   "the first reply inside TLS is not the EHLO reply but %r: the "
+                   "plaintext NOOP sent with STARTTLS was executed inside TLS" % r)
     rcpt = "p2-tls@sink.test"
     msg = L.message(rcpt, subject="p2 starttls %s" % uid())
     mid = L.message_id(msg)
@@ -653,7 +671,27 @@ def test_04_relay_denied_outsider(L):
         r = c.cmd("DATA")
         expect(r.code >= 500 and r.code != 354, "DATA without recipients: %r" % r)
         c.quit()
+    with Client(L, PORT_SUBMISSION, source=OUTSIDER) as c:
+        c.ehlo()
+        c.starttls()
+        r = c.cmd("MAIL FROM:<%s>" % sender)
+        expect(r.code == 530 and r.enhanced == "5.7.0",
+               "outsider on submission without AUTH: %r, want 530 5.7.0" % r)
+        c.quit()
     expect_not_queued(L, sender, [mid])
+    # authenticated on the relay port (role relay: mynetworks or AUTH)
+    msg = L.message(rcpt, sender=sender, subject="p2 outsider auth relay port")
+    mid25 = L.message_id(msg)
+    with Client(L, PORT_RELAY, source=OUTSIDER) as c:
+        c.ehlo()
+        c.starttls()
+        r = c.auth_plain()
+        expect(r.code == 235, "AUTH on the relay port: %r" % r)
+        rm, rr, rd = send_one(c, sender, [rcpt], msg)
+        expect(rd is not None and rd.code == 250,
+               "authenticated outsider on the relay port: %s %s %s" % (rm, rr, rd))
+        c.quit()
+    check_received(delivered(L, mid25), OUTSIDER, "ESMTPSA")
     # after AUTH on the submission port the outsider may relay
     msg = L.message(rcpt, sender=sender, subject="p2 outsider authenticated")
     mid = L.message_id(msg)
@@ -843,6 +881,35 @@ def test_08_dsn_parameters(L):
         time.sleep(0.2)
 
 
+def test_08b_dsn_success_relayed(L):
+    """(8) NOTIFY=SUCCESS, next hop without DSN: a success DSN with Action
+    relayed (RFC 3461 5.2.2), ENVID and ORCPT carried, headers only"""
+    setup(L)
+    rcpt = "p2-success@sink.test"
+    envid = "succ" + uid()
+    msg = L.message(rcpt, subject="p2 dsn success %s" % envid)
+    mid = L.message_id(msg)
+    with Client(L) as c:
+        c.ehlo()
+        rm, rr, rd = send_one(c, T.SENDER, [rcpt], msg, "RET=HDRS ENVID=%s" % envid,
+                              "NOTIFY=SUCCESS ORCPT=rfc822;%s" % rcpt)
+        expect(rd is not None and rd.code == 250, "transaction: %s %s %s" % (rm, rr, rd))
+        c.quit()
+    rec = delivered(L, mid)
+    expect(not rec["rcpt_options"] and not [o for o in rec["mail_options"]
+                                            if o.startswith(("RET=", "ENVID="))],
+           "DSN parameters passed to a next hop without DSN: %s %s"
+           % (rec["mail_options"], rec["rcpt_options"]))
+    drec, (dmsg, per_msg, per_rcpt) = find_dsn(L, mid)
+    expect(per_msg.get("original-envelope-id") == envid,
+           "Original-Envelope-Id %r" % per_msg.get("original-envelope-id"))
+    f = per_rcpt[0] if per_rcpt else {}
+    expect(f.get("status", "").startswith("2."), "Status %r" % f.get("status"))
+    expect(f.get("action", "").lower() == "relayed",
+           "Action %r, want relayed: the next hop (sink.test, aiosmtpd) does not "
+           "offer DSN, so RFC 3461 5.2.2 asks for a 'relayed' DSN" % f.get("action"))
+
+
 def test_09_8bit_and_utf8(L):
     """(9) BODY=8BITMIME SMTPUTF8 with a UTF-8 recipient: delivered intact,
     both parameters passed to the next hop (it offers them)"""
@@ -1018,12 +1085,24 @@ def test_12_smtps_implicit_tls(L):
 def test_13_smuggling_normalize(L):
     """(10) smtpd_bare_lf = normalize: the \\n.\\r\\n shape is content, not
     the end of data; one message with the text, no smuggled message"""
-    setup(L, bare_lf="normalize")
-    finals, sender, mid_out, smug, mid_smug = _smuggle(L, b"\n.\r\n")
-    expect(finals and finals[0].code == 250,
-           "normalize: the outer message got %s, want 250" % finals)
-    rec = delivered(L, mid_out)
-    expect(b"MAIL FROM:<%s>" % smug.encode() in eml_bytes(rec),
-           "the smuggled text is not in the delivered message body")
-    expect_not_queued(L, smug, [mid_smug])
-    expect(len(all_with_mid(L, mid_out)) == 1, "the outer message arrived twice")
+    try:
+        setup(L, bare_lf="normalize")
+        finals, sender, mid_out, smug, mid_smug = _smuggle(L, b"\n.\r\n")
+        expect(finals and finals[0].code == 250,
+               "normalize: the outer message got %s, want 250" % finals)
+        rec = delivered(L, mid_out)
+        expect(b"MAIL FROM:<%s>" % smug.encode() in eml_bytes(rec),
+               "the smuggled text is not in the delivered message body")
+        expect_not_queued(L, smug, [mid_smug])
+        expect(len(all_with_mid(L, mid_out)) == 1, "the outer message arrived twice")
+    finally:
+        # the last P2 case: leave the lab's standard configuration behind
+        restore_standard_config(L)
+
+
+def restore_standard_config(L):
+    _state.get(L.rundir, {})["conf"] = None
+    if L.daemon is not None and L.daemon.alive():
+        L.stop_daemon()
+    L.write_config()
+    L.start_daemon()
