@@ -26,6 +26,11 @@
  *    forgotten (RFC 3207 4.2).
  *  - Every 4xx/5xx reply counts as an error; at smtpd_error_limit the
  *    engine says 421 4.7.0 and asks to close.
+ *
+ * XXX about 1,200 lines: the command handlers (MAIL/RCPT parameters,
+ * AUTH, STARTTLS) share the engine's struct.  The next step is to turn
+ * the MAIL/RCPT parameter parsers into pure functions in smtpd_param.c
+ * filling a small result struct, which brings this file under 800.
  */
 #include <stdarg.h>
 #include <stdio.h>
