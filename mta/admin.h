@@ -4,6 +4,7 @@
  *   admin_cmd.c     argument dispatch, queue list, flush, check-config
  *   admin_show.c    queue show, and the JSON form of a message
  *   admin_change.c  queue delete/hold/release/requeue (daemon or direct)
+ *   admin_sts.c     sts list/show/forget/refresh (MTA-STS policy cache)
  */
 #ifndef SEALPOST_ADMIN_H
 #define SEALPOST_ADMIN_H
@@ -31,5 +32,11 @@ int admin_queue_show(const struct sealpost_config *cfg, const char *qid,
  */
 int admin_queue_change(const struct sealpost_config *cfg,
     enum queue_admin_op op, char **ids, int nids);
+
+/*
+ * sealpost sts list|show|forget|refresh ... (admin_sts.c): argv[0] is
+ * the subcommand.  A sysexits.h code, or -1 for a usage error.
+ */
+int admin_sts(const struct sealpost_config *cfg, int argc, char **argv);
 
 #endif

@@ -40,6 +40,7 @@ admin_usage(void)
 	    "QUEUEID...|ALL\n"
 	    "       sealpost [-c config] flush [domain]\n"
 	    "       sealpost [-c config] check-config\n"
+	    "       sealpost [-c config] sts list|show|forget|refresh [DOMAIN]\n"
 	    "       sealpost version\n");
 }
 
@@ -192,6 +193,8 @@ admin_main(int argc, char **argv)
 		printf("configuration %s is valid\n",
 		    cfg->path ? cfg->path : "(built-in defaults)");
 		rc = EX_OK;
+	} else if (strcmp(argv[i], "sts") == 0) {	/* admin_sts.c */
+		rc = admin_sts(cfg, argc - i - 1, argv + i + 1);
 	} else if (strcmp(argv[i], "queue") == 0) {
 		rc = cmd_queue(cfg, argc - i - 1, argv + i + 1);
 	} else if (strcmp(argv[i], "flush") == 0 && i + 2 >= argc) {
