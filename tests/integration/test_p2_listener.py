@@ -53,6 +53,7 @@ OUTSIDER = "127.0.0.5"              # not in mynetworks
 MYNETWORKS = '{ "127.0.0.1/32" }'
 SIZE_LIMIT = 100 * 1024             # message_size_limit = 100k
 RCPT_LIMIT = 3
+CLIENT_CONN_LIMIT = 10
 SASL_USER, SASL_PASSWORD = "lab", "p2-Secret.pw"
 SASL_REALM = T.RELAY_HOSTNAME
 AUTH_ID = "%s@%s" % (SASL_USER, SASL_REALM)
@@ -112,6 +113,7 @@ def setup(L, bare_lf="reject"):
         "smtpd_sasl_path": q(st["sasl"]),
         "message_size_limit": "100k",
         "smtpd_recipient_limit": str(RCPT_LIMIT),
+        "smtpd_client_connection_limit": str(CLIENT_CONN_LIMIT),
         "smtpd_bare_lf": bare_lf,
     }
     extra = L.listen_sections([
@@ -1057,6 +1059,30 @@ def test_11_250_is_durable(L):
         delivered(L, mid)
 
 
+def test_11b_kill_mid_data_not_delivered(L):
+    """(11) the converse: SIGKILL while DATA is half sent (no 250 given);
+    after the restart no part of that message is delivered or queued"""
+    setup(L)
+    sender = "p2-halfdata-%s@sender.test" % uid()
+    rcpt = "p2-halfdata@sink.test"
+    msg = L.message(rcpt, sender=sender, subject="p2 half data",
+                    body="first half\n" * 200 + "second half\n" * 200)
+    mid = L.message_id(msg)
+    half = dotstuff(msg)[:len(msg) // 2]
+    with Client(L) as c:
+        c.ehlo()
+        expect(c.cmd("MAIL FROM:<%s>" % sender).code == 250, "MAIL refused")
+        expect(c.cmd("RCPT TO:<%s>" % rcpt).code == 250, "RCPT refused")
+        expect(c.cmd("DATA").code == 354, "DATA refused")
+        c.send(half)
+        time.sleep(0.3)
+        L.kill_daemon()
+    time.sleep(0.3)
+    L.start_daemon()
+    wait_listeners(L)
+    expect_not_queued(L, sender, [mid])
+
+
 def test_12_smtps_implicit_tls(L):
     """(12) smtps role: TLS from the first byte, no STARTTLS offered, AUTH
     required (530 5.7.0) and working, delivered with ESMTPSA"""
@@ -1080,6 +1106,58 @@ def test_12_smtps_implicit_tls(L):
         c.quit()
     rec = delivered(L, mid)
     check_received(rec, LISTEN, "ESMTPSA")
+
+
+def test_12b_line_and_connection_limits(L):
+    """limits: a command line over 512 octets 500 5.5.2 (session goes on);
+    smtpd_client_connection_limit 10: the 11th connection from one address
+    gets 421 4.7.0, other addresses are served, a freed slot is reusable"""
+    setup(L)
+    with Client(L) as c:
+        c.ehlo()
+        r = c.cmd("NOOP " + "x" * 600)
+        expect(r.code == 500 and r.enhanced == "5.5.2",
+               "a 606-octet command line: %r, want 500 5.5.2" % r)
+        r = c.cmd("NOOP")
+        expect(r.code == 250, "NOOP after the long line: %r" % r)
+        c.quit()
+    src = "127.0.0.7"
+    held = []
+    try:
+        for i in range(CLIENT_CONN_LIMIT):
+            c = Client(L, source=src)
+            held.append(c)
+            expect(c.greeting.code == 220, "connection %d: %r" % (i + 1, c.greeting))
+        try:
+            extra = Client(L, source=src)
+            r = extra.greeting
+            extra.close()
+        except Closed as e:
+            raise AssertionError("connection %d: closed without a reply (%s)"
+                                 % (CLIENT_CONN_LIMIT + 1, e))
+        expect(r.code == 421 and r.enhanced == "4.7.0",
+               "connection %d from %s: %r, want 421 4.7.0"
+               % (CLIENT_CONN_LIMIT + 1, src, r))
+        with Client(L) as other:
+            expect(other.greeting.code == 220,
+                   "another address while %s is at its limit: %r" % (src, other.greeting))
+        held.pop().quit()
+
+        def one_more():
+            try:
+                c = Client(L, source=src)
+            except (Closed, OSError):
+                return False
+            if c.greeting.code == 220:
+                held.append(c)
+                return True
+            c.close()
+            return False
+        lab.wait_until(one_more, 5, interval=0.2,
+                       what="a connection from %s after one was closed" % src)
+    finally:
+        for c in held:
+            c.close()
 
 
 def test_13_smuggling_normalize(L):
