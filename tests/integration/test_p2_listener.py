@@ -544,6 +544,18 @@ def test_02_relay_starttls(L):
         c.starttls()      # verifies chain and name relay.sender.test
         expect(c.tls in ("TLSv1.2", "TLSv1.3"), "TLS version %s" % c.tls)
         expect("STARTTLS" not in c.ext, "STARTTLS advertised again inside TLS")
+        r = c.cmd("STARTTLS")
+        expect(r.code == 503, "STARTTLS inside TLS: %r, want 503" % r)
+        c.quit()
+    # RFC 3207 4.2: the server forgets the EHLO given before TLS
+    with Client(L) as c:
+        c.ehlo()
+        r = c.cmd("STARTTLS")
+        expect(r.code == 220, "STARTTLS: %r" % r)
+        c._wrap()
+        r = c.cmd("MAIL FROM:<%s>" % T.SENDER)
+        expect(r.code == 503, "MAIL right after the TLS handshake, no new EHLO: "
+               "%r, want 503" % r)
         c.quit()
     # commands pipelined after STARTTLS (plaintext injection, CVE-2011-0411
     # class) must be discarded or refused, never answered inside TLS
@@ -929,6 +941,12 @@ def test_09_8bit_and_utf8(L):
         c.ehlo()
         for k in ("8BITMIME", "SMTPUTF8"):
             expect(k in c.ext, "%s not advertised" % k)
+        r = c.cmd("MAIL FROM:<%s>" % T.SENDER)
+        expect(r.code == 250, "MAIL: %r" % r)
+        r = c.cmd("RCPT TO:<%s>" % rcpt)
+        expect(r.code == 553 and r.enhanced == "5.6.7",
+               "UTF-8 recipient without SMTPUTF8 on MAIL: %r, want 553 5.6.7" % r)
+        expect(c.cmd("RSET").code == 250, "RSET")
         rm, rr, rd = send_one(c, T.SENDER, [rcpt], msg, "BODY=8BITMIME SMTPUTF8")
         expect(rm.code == 250 and rr and rr[0].code == 250 and rd and rd.code == 250,
                "8-bit/UTF-8 transaction: %s %s %s" % (rm, rr, rd))
@@ -1051,7 +1069,35 @@ def test_11_250_is_durable(L):
         c.close()
     mids = [L.message_id(m) for m in msgs]
     before = [mid for mid in mids if all_with_mid(L, mid)]
-    lab.log("11: %d of %d delivered before SIGKILL" % (len(before), len(mids)))
+    lab.log("11: one session: %d of %d delivered before SIGKILL" % (len(before), len(mids)))
+    L.start_daemon()
+    wait_listeners(L)
+    for mid in mids:
+        delivered(L, mid)
+    # concurrent sessions (the store's group commit): each 250 is durable
+    n = 6                   # below smtpd_client_connection_limit
+    cmsgs = [L.message(rcpt, subject="p2 durable concurrent %d %s" % (i, uid()))
+             for i in range(n)]
+    clients = [Client(L) for _ in range(n)]
+    try:
+        for c, m in zip(clients, cmsgs):
+            c.ehlo()
+            c.send("MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (T.SENDER, rcpt))
+            rs = c.replies(3)
+            expect([r.code for r in rs] == [250, 250, 354], "pipelined: %s" % rs)
+        for c, m in zip(clients, cmsgs):      # all ends of data at once
+            c.send(dotstuff(m) + b".\r\n")
+        for c in clients:
+            r = c.reply()
+            expect(r.code == 250, "concurrent end of DATA: %r" % r)
+        L.kill_daemon()
+    finally:
+        for c in clients:
+            c.close()
+    mids = [L.message_id(m) for m in cmsgs]
+    before = [mid for mid in mids if all_with_mid(L, mid)]
+    lab.log("11: %d sessions: %d of %d delivered before SIGKILL"
+            % (n, len(before), len(mids)))
     time.sleep(0.3)
     L.start_daemon()
     wait_listeners(L)
