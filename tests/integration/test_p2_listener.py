@@ -87,14 +87,15 @@ def _listening(port):
         return False
 
 
-def setup(L, bare_lf="reject"):
-    """sealpost.conf with the P2 listeners; restarts sealpostd on change."""
+def setup(L, bare_lf="reject", **extra):
+    """sealpost.conf with the P2 listeners (extra: more settings, key ->
+    value text); restarts sealpostd when the configuration changed."""
     st = _state.setdefault(L.rundir, {})
     if "sasl" not in st:
         st["sasl"] = L.sasl_dir({SASL_USER: SASL_PASSWORD}, realm=SASL_REALM)
         st["cert"] = L.smtpd_cert()
         _sasl_selfcheck(st["sasl"])
-    key = ("bare_lf", bare_lf)
+    key = ("bare_lf", bare_lf) + tuple(sorted(extra.items()))
     if st.get("failed") == key:
         raise lab.LabError("the listener did not come up with this configuration "
                            "in an earlier case (see there)")
@@ -116,6 +117,7 @@ def setup(L, bare_lf="reject"):
         "smtpd_client_connection_limit": str(CLIENT_CONN_LIMIT),
         "smtpd_bare_lf": bare_lf,
     }
+    settings.update(extra)
     extra = L.listen_sections([
         ("relay", "%s:%d" % (LISTEN, PORT_RELAY), "relay"),
         ("submission", "%s:%d" % (LISTEN, PORT_SUBMISSION), "submission"),
@@ -1204,6 +1206,99 @@ def test_12b_line_and_connection_limits(L):
     finally:
         for c in held:
             c.close()
+
+
+def _read_until_close(c, limit=10.0):
+    """Replies until the server closes (or limit seconds pass)."""
+    out = []
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            out.append(c.reply())
+        except Closed:
+            return out, True
+        except lab.LabError:      # no reply within the socket timeout
+            break
+    return out, False
+
+
+def test_12c_timeouts_error_and_header_limits(L):
+    """limits: smtpd_timeout 2s (idle client 421 4.4.2, closed),
+    smtpd_data_timeout 3s for a trickling DATA (421, nothing queued),
+    smtpd_error_limit 5 (421 4.7.0, closed), smtpd_header_size_limit 2k
+    (552 after DATA, nothing queued)"""
+    setup(L, smtpd_timeout="2s", smtpd_data_timeout="3s", smtpd_error_limit="5",
+          smtpd_header_size_limit="2k")
+    # idle after EHLO
+    with Client(L, timeout=6.0) as c:
+        c.ehlo()
+        t0 = time.monotonic()
+        rs, closed = _read_until_close(c, 8.0)
+        took = time.monotonic() - t0
+        expect(rs and rs[0].code == 421 and rs[0].enhanced == "4.4.2" and closed,
+               "idle client: %s closed=%s after %.1fs, want 421 4.4.2 and close"
+               % (rs, closed, took))
+        expect(1.5 <= took <= 5.0, "idle timeout after %.1fs, want about 2s" % took)
+    # DATA trickled slower than smtpd_data_timeout allows in total
+    sender = "p2-trickle-%s@sender.test" % uid()
+    mid = "<%s.trickle@sender.test>" % uid()
+    with Client(L, timeout=6.0) as c:
+        c.ehlo()
+        expect(c.cmd("MAIL FROM:<%s>" % sender).code == 250, "MAIL")
+        expect(c.cmd("RCPT TO:<p2-trickle@sink.test>").code == 250, "RCPT")
+        expect(c.cmd("DATA").code == 354, "DATA")
+        c.send("Message-ID: %s\r\nSubject: trickle\r\n\r\n" % mid)
+        t0 = time.monotonic()
+        got = None
+        c.sock.settimeout(0.5)
+        while time.monotonic() - t0 < 8.0 and got is None:
+            try:
+                c.send("still sending %.1f\r\n" % (time.monotonic() - t0))
+            except OSError:
+                pass
+            try:
+                got = c.reply()
+            except Closed:
+                break
+            except lab.LabError:
+                continue
+        took = time.monotonic() - t0
+        expect(got is not None and got.code == 421,
+               "trickled DATA: %r after %.1fs, want 421 at about 3s" % (got, took))
+        expect(took <= 6.0, "data timeout after %.1fs, want about 3s" % took)
+    expect_not_queued(L, sender, [mid], wait=0.5)
+    # errors
+    with Client(L, timeout=3.0) as c:
+        c.ehlo()
+        rs = []
+        closed = False
+        for i in range(8):
+            try:
+                c.send("BOGUS%d\r\n" % i)
+                rs.append(c.reply())
+            except (Closed, OSError):
+                closed = True
+                break
+            if rs[-1].code == 421:
+                rs2, closed = _read_until_close(c, 3.0)
+                break
+        codes = [r.code for r in rs]
+        expect(421 in codes and codes.index(421) <= 6,
+               "error limit 5: replies %s, want 421 by the 6th bad command" % rs)
+        expect(rs[codes.index(421)].enhanced == "4.7.0", "error limit: %r"
+               % rs[codes.index(421)])
+        expect(closed, "the connection stayed open after 421")
+    # header section too big
+    sender = "p2-bighdr-%s@sender.test" % uid()
+    hdrs = {"X-Filler-%02d" % i: "y" * 90 for i in range(40)}
+    msg = L.message("p2-bighdr@sink.test", sender=sender, headers=hdrs)
+    with Client(L) as c:
+        c.ehlo()
+        rm, rr, rd = send_one(c, sender, ["p2-bighdr@sink.test"], msg)
+        expect(rd is not None and rd.code == 552,
+               "a 4k header section with smtpd_header_size_limit 2k: %r, want 552" % rd)
+        c.quit()
+    expect_not_queued(L, sender, [L.message_id(msg)])
 
 
 def test_13_smuggling_normalize(L):
