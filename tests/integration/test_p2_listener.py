@@ -48,6 +48,7 @@ import lab
 import topology as T
 
 LISTEN = "127.0.0.1"
+LISTEN6 = "::1"                     # a relay listener on [::1]:25 too
 PORT_RELAY, PORT_SUBMISSION, PORT_SMTPS = 25, 587, 465
 OUTSIDER = "127.0.0.5"              # not in mynetworks
 MYNETWORKS = '{ "127.0.0.1/32" }'
@@ -79,9 +80,9 @@ def uid():
 # ------------------------------------------------------------------ setup
 
 
-def _listening(port):
+def _listening(port, host=LISTEN):
     try:
-        with socket.create_connection((LISTEN, port), timeout=1.0):
+        with socket.create_connection((host, port), timeout=1.0):
             return True
     except OSError:
         return False
@@ -100,7 +101,8 @@ def setup(L, bare_lf="reject", **extra):
         raise lab.LabError("the listener did not come up with this configuration "
                            "in an earlier case (see there)")
     if st.get("conf") == key and L.daemon is not None and L.daemon.alive():
-        if all(_listening(p) for p in (PORT_RELAY, PORT_SUBMISSION, PORT_SMTPS)):
+        if all(_listening(p) for p in (PORT_RELAY, PORT_SUBMISSION, PORT_SMTPS)) \
+                and _listening(PORT_RELAY, LISTEN6):
             return
     chain, tlskey = st["cert"]
 
@@ -122,6 +124,7 @@ def setup(L, bare_lf="reject", **extra):
         ("relay", "%s:%d" % (LISTEN, PORT_RELAY), "relay"),
         ("submission", "%s:%d" % (LISTEN, PORT_SUBMISSION), "submission"),
         ("smtps", "%s:%d" % (LISTEN, PORT_SMTPS), "smtps"),
+        ("relay6", "[%s]:%d" % (LISTEN6, PORT_RELAY), "relay"),
     ])
     st["conf"] = None
     st["failed"] = key
@@ -136,14 +139,15 @@ def setup(L, bare_lf="reject", **extra):
 
 
 def wait_listeners(L):
-    for port in (PORT_RELAY, PORT_SUBMISSION, PORT_SMTPS):
+    for host, port in ((LISTEN, PORT_RELAY), (LISTEN, PORT_SUBMISSION),
+                       (LISTEN, PORT_SMTPS), (LISTEN6, PORT_RELAY)):
         deadline = time.monotonic() + LISTEN_TIMEOUT
-        while not _listening(port):
+        while not _listening(port, host):
             L.check_daemon()
             if time.monotonic() >= deadline:
-                raise lab.LabError("nothing listens on %s:%d %.0fs after sealpostd "
+                raise lab.LabError("nothing listens on [%s]:%d %.0fs after sealpostd "
                                    "started\n--- sealpostd log tail:\n%s"
-                                   % (LISTEN, port, LISTEN_TIMEOUT, L.daemon_log_tail()))
+                                   % (host, port, LISTEN_TIMEOUT, L.daemon_log_tail()))
             time.sleep(0.05)
 
 
@@ -222,14 +226,14 @@ class Client:
     """A raw SMTP client: every byte on the wire is ours."""
 
     def __init__(self, L, port=PORT_RELAY, source=None, implicit_tls=False,
-                 timeout=10.0):
+                 timeout=10.0, host=LISTEN):
         self.L = L
         self.log = []
         self.buf = b""
         self.tls = None
         self.ext = {}
         self.sock = socket.create_connection(
-            (LISTEN, port), timeout=timeout,
+            (host, port), timeout=timeout,
             source_address=(source, 0) if source else None)
         if implicit_tls:
             self._wrap()
@@ -1129,6 +1133,32 @@ def test_11b_kill_mid_data_not_delivered(L):
     L.start_daemon()
     wait_listeners(L)
     expect_not_queued(L, sender, [mid])
+
+
+def test_11c_ipv6_listener(L):
+    """relay listener on [::1]:25: ::1 is outside mynetworks (554 5.7.1);
+    after STARTTLS and AUTH it relays; Received names the client as an
+    IPv6 address literal [IPv6:::1] (RFC 5321 4.1.3, 4.4)"""
+    setup(L)
+    sender = "p2-v6-%s@sender.test" % uid()
+    rcpt = "p2-v6@sink.test"
+    msg = L.message(rcpt, sender=sender, subject="p2 ipv6 listener")
+    mid = L.message_id(msg)
+    with Client(L, host=LISTEN6) as c:
+        c.ehlo()
+        expect(c.cmd("MAIL FROM:<%s>" % sender).code == 250, "MAIL over IPv6")
+        r = c.cmd("RCPT TO:<%s>" % rcpt)
+        expect(r.code == 554 and r.enhanced == "5.7.1",
+               "RCPT from ::1 (not in mynetworks): %r, want 554 5.7.1" % r)
+        expect(c.cmd("RSET").code == 250, "RSET")
+        c.starttls()
+        expect(c.auth_plain().code == 235, "AUTH over IPv6")
+        rm, rr, rd = send_one(c, sender, [rcpt], msg)
+        expect(rd is not None and rd.code == 250, "IPv6 transaction: %s %s %s"
+               % (rm, rr, rd))
+        c.quit()
+    rec = delivered(L, mid)
+    check_received(rec, "IPv6:" + LISTEN6, "ESMTPSA")
 
 
 def test_12_smtps_implicit_tls(L):
