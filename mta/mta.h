@@ -34,6 +34,10 @@ struct mta_status {
 	char  text[MTA_TEXT_MAX];	/* "host said: 550 ..." or our reason */
 	char  relay[300];		/* "mx.example.net[192.0.2.1]:25" or "none" */
 	char  tls[200];			/* TLS verdict of the attempt */
+	int   dsn_passed;		/* delivered to a next hop that offered
+					 * DSN: NOTIFY/ORCPT went along with it
+					 * (RFC 3461 5.2.2), so no success DSN
+					 * is ours to send */
 };
 
 struct mta_job {

@@ -604,11 +604,15 @@ mta_on_reply(struct mta_session *s)
 			else
 				mta_said(s, "end of DATA command", text,
 				    sizeof(text));
-			for (i = 0; i < s->txn_n; i++)
-				if (s->txn_ok[i])
-					mta_result_set(s->job, s->txn[i],
-					    mta_outcome_for_code(code), code,
-					    dsn, text, s->relay, s->tls);
+			for (i = 0; i < s->txn_n; i++) {
+				if (!s->txn_ok[i])
+					continue;
+				mta_result_set(s->job, s->txn[i],
+				    mta_outcome_for_code(code), code,
+				    dsn, text, s->relay, s->tls);
+				s->job->job->result[s->txn[i]].dsn_passed =
+				    (s->ehlo.flags & MTA_EXT_DSN) != 0;
+			}
 		}
 		if (s->state == MTA_ST_BODY) {
 			/* The server answered before our dot: the

@@ -119,7 +119,7 @@ make_dsn(qmgr *q, const struct queue_msg *m, const size_t *idx, size_t n,
 	if (dsn != NULL)
 		log_info("%s: sender %s notification: %s", m->qid,
 		    kind == QUEUE_DSN_FAILED ? "non-delivery" :
-		    kind == QUEUE_DSN_DELAYED ? "delay" : "delivery",
+		    kind == QUEUE_DSN_DELAYED ? "delay" : "relay",
 		    dsn->qid);
 	return dsn;
 }
@@ -198,7 +198,10 @@ qmgr_job_done(struct mta_job *job)
 		switch (st->outcome) {
 		case MTA_DELIVERED:
 			r->state = QUEUE_RCPT_DELIVERED;
-			if (r->notify & QUEUE_NOTIFY_SUCCESS)
+			/* RFC 3461 5.2.2: a DSN-capable next hop got NOTIFY
+			 * with the recipient and reports success itself; for
+			 * one without DSN, we say "relayed". */
+			if ((r->notify & QUEUE_NOTIFY_SUCCESS) && !st->dsn_passed)
 				success[nsuccess++] = idx;
 			break;
 		case MTA_BOUNCE:
@@ -230,7 +233,7 @@ qmgr_job_done(struct mta_job *job)
 		c->ndsn += c->dsn[c->ndsn] != NULL;
 		c->dsn[c->ndsn] = make_dsn(q, m, delayed, ndelayed, QUEUE_DSN_DELAYED, now);
 		c->ndsn += c->dsn[c->ndsn] != NULL;
-		c->dsn[c->ndsn] = make_dsn(q, m, success, nsuccess, QUEUE_DSN_DELIVERED, now);
+		c->dsn[c->ndsn] = make_dsn(q, m, success, nsuccess, QUEUE_DSN_RELAYED, now);
 		c->ndsn += c->dsn[c->ndsn] != NULL;
 		for (i = 0; i < c->ndsn; i++)
 			queue_txn_insert(txn, c->dsn[i]);

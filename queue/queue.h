@@ -208,7 +208,12 @@ int queue_drop_write(const char *dir, const struct queue_msg *m,
 
 /* ---- delivery status notifications (RFC 3464) --------------------------- */
 
-enum queue_dsn_kind { QUEUE_DSN_FAILED, QUEUE_DSN_DELAYED, QUEUE_DSN_DELIVERED };
+enum queue_dsn_kind {
+	QUEUE_DSN_FAILED,
+	QUEUE_DSN_DELAYED,
+	QUEUE_DSN_DELIVERED,	/* final delivery (we never do it ourselves) */
+	QUEUE_DSN_RELAYED	/* handed to a next hop without DSN (RFC 3461 5.2.2) */
+};
 
 /*
  * Build a DSN for orig about the recipients whose indexes are in idx[n]

@@ -216,6 +216,7 @@ dsn_wanted_bit(enum queue_dsn_kind kind)
 	case QUEUE_DSN_DELAYED:
 		return QUEUE_NOTIFY_DELAY;
 	case QUEUE_DSN_DELIVERED:
+	case QUEUE_DSN_RELAYED:
 		return QUEUE_NOTIFY_SUCCESS;
 	}
 	return 0;
@@ -283,6 +284,12 @@ dsn_human(struct dynbuf *b, const struct dsn_ctx *c)
 		dsn_put_folded(b, "", "Your message was delivered to the "
 		    "recipients listed below.", "");
 		break;
+	case QUEUE_DSN_RELAYED:
+		dsn_put_folded(b, "", "Your message was handed to the next mail "
+		    "server for the recipients listed below.  That server does "
+		    "not offer delivery status notifications, so this is the "
+		    "last report you will get about them.", "");
+		break;
 	}
 	dynbuf_addstr(b, "\r\n");
 	for (i = 0; i < c->n; i++) {
@@ -341,7 +348,8 @@ dsn_report(struct dynbuf *b, const struct dsn_ctx *c)
 		dsn_put_folded(b, "Final-Recipient: ", field, " ");
 		dynbuf_addf(b, "Action: %s\r\nStatus: %s\r\n",
 		    c->kind == QUEUE_DSN_FAILED ? "failed" :
-		    c->kind == QUEUE_DSN_DELAYED ? "delayed" : "delivered",
+		    c->kind == QUEUE_DSN_DELAYED ? "delayed" :
+		    c->kind == QUEUE_DSN_RELAYED ? "relayed" : "delivered",
 		    dsn_status(c, r));
 		if (r->relay) {
 			/* "name[ip]:port" -> the name is what dns; wants */
@@ -407,6 +415,7 @@ dsn_subject(enum queue_dsn_kind kind)
 {
 	return kind == QUEUE_DSN_FAILED ? "Undelivered Mail Returned to Sender" :
 	    kind == QUEUE_DSN_DELAYED ? "Delayed Mail (still being retried)" :
+	    kind == QUEUE_DSN_RELAYED ? "Relayed Mail Delivery Report" :
 	    "Successful Mail Delivery Report";
 }
 

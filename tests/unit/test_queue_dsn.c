@@ -240,6 +240,16 @@ test_notify_selection(void **state)
 	    "Action: delivered\r\nStatus: 2.0.0\r\n"));
 	assert_null(strstr(d->body, "BODYMARKER"));	/* headers only */
 	queue_msg_free(d);
+	/* relayed (RFC 3461 5.2.2): same selection, its own Action */
+	d = queue_dsn_build(o, all, 3, QUEUE_DSN_RELAYED, o->sender,
+	    "mta.example.org", NOW);
+	check_skeleton(d, 3);
+	assert_non_null(strstr(d->body,
+	    "Subject: Relayed Mail Delivery Report\r\n"));
+	assert_int_equal(count(d->body, "Final-Recipient:"), 1);
+	assert_non_null(strstr(d->body, "Final-Recipient: rfc822; carol@example.com\r\n"
+	    "Action: relayed\r\nStatus: 2.0.0\r\n"));
+	queue_msg_free(d);
 	/* delay: bob (default = FAILURE,DELAY) only */
 	{
 		struct queue_dsn_opts opts = { NOW + 86400, 0 };
