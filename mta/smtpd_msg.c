@@ -54,9 +54,11 @@ smtpd_msg_compose(const struct smtpd_trace *t, const struct smtpd_data *d,
 	if (strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm) == 0)
 		stamp[0] = '\0';
 
+	/* RFC 5321 4.1.3: an IPv6 address literal carries the "IPv6:" tag */
 	if (t->client_addr[0] != '\0')
-		bad |= dynbuf_addf(&b, "Received: from %s ([%s])\r\n",
-		    t->helo, t->client_addr);
+		bad |= dynbuf_addf(&b, "Received: from %s ([%s%s])\r\n",
+		    t->helo, strchr(t->client_addr, ':') ? "IPv6:" : "",
+		    t->client_addr);
 	else
 		bad |= dynbuf_addf(&b, "Received: from %s\r\n", t->helo);
 	bad |= dynbuf_addf(&b, "\tby %s (sealpost) with %s id %s", t->myhostname,

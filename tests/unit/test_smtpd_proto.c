@@ -56,6 +56,8 @@ params_default(struct smtpd_params *pr)
 	pr->bare_lf = CFG_BARE_LF_REJECT;
 }
 
+static void test_received_ipv6_literal(void **state);
+
 static void
 take_output(smtpd_proto *p, struct fake *f)
 {
@@ -667,6 +669,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_script_table),
+		cmocka_unit_test(test_received_ipv6_literal),
 		cmocka_unit_test(test_starttls_injection),
 		cmocka_unit_test(test_line_limits),
 		cmocka_unit_test(test_queued_message),
@@ -678,4 +681,31 @@ main(void)
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
+}
+
+/* RFC 5321 4.1.3: an IPv6 client appears as [IPv6:...] in Received. */
+static void
+test_received_ipv6_literal(void **state)
+{
+	static const char script[] =
+	    "EHLO client.example\r\n"
+	    "MAIL FROM:<a@example.org>\r\n"
+	    "RCPT TO:<b@example.net>\r\n"
+	    "DATA\r\n"
+	    "Subject: v6\r\n"
+	    "\r\n"
+	    "hi\r\n"
+	    ".\r\n";
+	struct smtpd_params pr;
+	struct fake f;
+
+	(void)state;
+	params_default(&pr);
+	pr.client_addr = "2001:db8::7";
+	memset(&f, 0, sizeof(f));
+	run_script(&pr, script, sizeof(script) - 1, 0, &f);
+	assert_int_equal(f.nmsgs, 1);
+	assert_true(strncmp(f.msgs[0]->body,
+	    "Received: from client.example ([IPv6:2001:db8::7])\r\n", 52) == 0);
+	fake_free(&f);
 }
