@@ -17,6 +17,7 @@
  *   sendmail_submit.c  drop image -> sealpost-postdrop
  *   sendmail_mailq.c   sendmail -bp / mailq
  *   sendmail_ctl.c     sendmail -q (talks to the daemon's socket)
+ *   sendmail_bs.c      sendmail -bs (the smtpd engine on stdin/stdout)
  *   sendmail_run.c     sendmail_main(): glue, exit codes
  * Exit codes are <sysexits.h> values throughout.
  */
@@ -46,7 +47,7 @@
 enum sendmail_mode {
 	SENDMAIL_MODE_DELIVER = 0,	/* -bm, the default */
 	SENDMAIL_MODE_LIST,		/* -bp, or invoked as mailq */
-	SENDMAIL_MODE_SMTP,		/* -bs: SMTP on stdin (not yet) */
+	SENDMAIL_MODE_SMTP,		/* -bs: SMTP on stdin/stdout */
 	SENDMAIL_MODE_FLUSH,		/* -q, -qRsite, -qSsite */
 	SENDMAIL_MODE_IGNORED		/* -q<interval>: nothing to do */
 };
@@ -277,6 +278,20 @@ int sendmail_ctl_request(const char *spool, const char *line, char *reply,
 int sendmail_mailq_entry(FILE *out, const struct queue_msg *m);
 /* The queue listing (spool database and maildrop); exit code. */
 int sendmail_mailq(const struct sealpost_config *cfg, FILE *out);
+
+/* ---- sendmail -bs ------------------------------------------------------ */
+
+/*
+ * Speak SMTP on in_fd (client input) and out_fd (our replies) with the
+ * listener's engine as a trusted local client (relay allowed, no AUTH,
+ * no STARTTLS), limits from cfg.  Every accepted message is one
+ * sealpost-postdrop run (config_path passed on; NULL: its default) and
+ * is acknowledged only once the helper exited 0.  Returns the exit
+ * code: EX_OK after QUIT or at end of input, EX_TEMPFAIL after a 421,
+ * EX_IOERR when reading or writing fails.  Ignores SIGPIPE.
+ */
+int sendmail_bs(const struct sealpost_config *cfg, const char *config_path,
+    int in_fd, int out_fd);
 
 /* ---- the command ------------------------------------------------------ */
 

@@ -309,9 +309,6 @@ sendmail_main(int argc, char *argv[])
 			fprintf(stderr, "%s\n", sendmail_usage());
 		return rc;
 	}
-	if (o.mode == SENDMAIL_MODE_SMTP)
-		return run_error(EX_UNAVAILABLE, "-bs needs the running SMTP "
-		    "listener (not available yet)");
 	if (o.mode == SENDMAIL_MODE_IGNORED) {
 		run_error(EX_OK, "-q<interval> ignored: sealpostd runs the "
 		    "queue by itself");
@@ -322,6 +319,10 @@ sendmail_main(int argc, char *argv[])
 	switch (o.mode) {
 	case SENDMAIL_MODE_LIST:
 		rc = sendmail_mailq(cfg, stdout);
+		break;
+	case SENDMAIL_MODE_SMTP:
+		rc = sendmail_bs(cfg, o.config_path != NULL ? o.config_path :
+		    getenv(CFG_ENV_PATH), STDIN_FILENO, STDOUT_FILENO);
 		break;
 	case SENDMAIL_MODE_FLUSH:
 		snprintf(line, sizeof(line), "FLUSH%s%s\n",

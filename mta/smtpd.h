@@ -89,6 +89,16 @@ struct smtpd_params {
 	unsigned error_limit;
 	int    bare_lf;			/* enum cfg_bare_lf */
 	const char *tls_text;		/* with tls_active: Received comment */
+	/*
+	 * "sendmail -bs" (mta/sendmail_bs.c): the owner, not the engine,
+	 * picks the queue ID (sealpost-postdrop assigns it), so after
+	 * SMTPD_EV_MESSAGE the message is taken with
+	 * smtpd_proto_take_msg_as(); Received names the local user
+	 * (local_uid) instead of a client address; a failed hand-over is
+	 * answered 451 4.3.0 (the maildrop said no) instead of 452 4.3.1.
+	 */
+	int    local_submit;
+	long   local_uid;
 };
 
 enum smtpd_ev {
@@ -145,7 +155,16 @@ uint64_t smtpd_proto_commands(const smtpd_proto *p);
 /* SMTPD_EV_MESSAGE: take the message (caller owns it; body included,
  * queue ID set).  The engine waits until smtpd_proto_queued(). */
 struct queue_msg *smtpd_proto_take_msg(smtpd_proto *p);
-/* Durable (rc 0: "250 2.0.0 Ok: queued as QID") or not (452 4.3.1). */
+/*
+ * SMTPD_EV_MESSAGE with local_submit: compose the message under the
+ * queue ID qid (QUEUE_ID_LEN characters, chosen by the owner) and take
+ * it (caller owns it).  NULL when the composed message would be too
+ * large: then 552 is queued, the transaction is over and the engine
+ * reads commands again (do not call smtpd_proto_queued).
+ */
+struct queue_msg *smtpd_proto_take_msg_as(smtpd_proto *p, const char *qid);
+/* Durable (rc 0: "250 2.0.0 Ok: queued as QID") or not (452 4.3.1;
+ * with local_submit 451 4.3.0). */
 void smtpd_proto_queued(smtpd_proto *p, int rc, const char *qid);
 
 /*
@@ -257,6 +276,8 @@ struct smtpd_trace {
 	const char *qid;
 	const char *for_rcpt;		/* the only recipient, or NULL */
 	int64_t     now;
+	int         local_submit;	/* sendmail -bs: name the user */
+	long        local_uid;		/* with local_submit */
 };
 /* "SMTP", "ESMTP", "ESMTPSA", "UTF8SMTPS", ... (RFC 3848, RFC 6531 3.7.4). */
 const char *smtpd_protocol_name(int esmtp, int utf8, int tls, int auth);

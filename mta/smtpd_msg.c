@@ -14,6 +14,9 @@
  * "<QUEUEID.YYYYmmddHHMMSS@myhostname>"), at the end of the header
  * section.  A message whose header section was not ended by an empty
  * line gets one, so the added fields cannot run into the body.
+ *
+ * For "sendmail -bs" (local_submit) the field reads
+ * "from HELO by HOST (sealpost) with ESMTP (via sendmail -bs, uid N)".
  */
 #include <string.h>
 #include <time.h>
@@ -55,14 +58,23 @@ smtpd_msg_compose(const struct smtpd_trace *t, const struct smtpd_data *d,
 		stamp[0] = '\0';
 
 	/* RFC 5321 4.1.3: an IPv6 address literal carries the "IPv6:" tag */
-	if (t->client_addr[0] != '\0')
+	/* sendmail -bs: no address to show; the HELO name is the user's
+	 * claim, the uid is what we know (the "with" comment says so) */
+	if (t->local_submit)
+		bad |= dynbuf_addf(&b, "Received: from %s\r\n", t->helo);
+	else if (t->client_addr[0] != '\0')
 		bad |= dynbuf_addf(&b, "Received: from %s ([%s%s])\r\n",
 		    t->helo, strchr(t->client_addr, ':') ? "IPv6:" : "",
 		    t->client_addr);
 	else
 		bad |= dynbuf_addf(&b, "Received: from %s\r\n", t->helo);
-	bad |= dynbuf_addf(&b, "\tby %s (sealpost) with %s id %s", t->myhostname,
-	    t->protocol, t->qid);
+	if (t->local_submit)
+		bad |= dynbuf_addf(&b, "\tby %s (sealpost) with %s "
+		    "(via sendmail -bs, uid %ld) id %s", t->myhostname,
+		    t->protocol, t->local_uid, t->qid);
+	else
+		bad |= dynbuf_addf(&b, "\tby %s (sealpost) with %s id %s",
+		    t->myhostname, t->protocol, t->qid);
 	if (t->tls_text != NULL && t->tls_text[0] != '\0')
 		bad |= dynbuf_addf(&b, "\r\n\t(%s)", t->tls_text);
 	if (t->for_rcpt != NULL)

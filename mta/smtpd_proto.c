@@ -1031,8 +1031,11 @@ smtpd_line(smtpd_proto *p, const char *line, size_t len)
 
 /* ---- DATA ---------------------------------------------------------------- */
 
-static enum smtpd_ev
-smtpd_data_done(smtpd_proto *p)
+/* The queue_msg for the finished DATA under queue ID qid: envelope,
+ * flags, Received and missing fields.  NULL when the result would be
+ * too large: 552 is queued and the transaction is over. */
+static struct queue_msg *
+smtpd_msg_build(smtpd_proto *p, const char *qid)
 {
 	struct smtpd_data *d = &p->data;
 	struct smtpd_trace t;
@@ -1040,27 +1043,9 @@ smtpd_data_done(smtpd_proto *p)
 	size_t i;
 	uint64_t max;
 
-	smtpd_state_set(p, SMTPD_S_CMD);
-	if (d->too_big)
-		smtpd_reply(p, "552 5.3.4 Error: message size exceeds fixed "
-		    "maximum message size");
-	else if (d->header_too_big)
-		smtpd_reply(p, "552 5.3.4 Error: message header size exceeds "
-		    "limit");
-	else if (d->bad_bare)
-		smtpd_reply(p, "550 5.5.2 Error: bare CR or LF in message "
-		    "data; lines must end in CRLF (SMTP smuggling protection)");
-	else if (d->too_long_line)
-		smtpd_reply(p, "550 5.5.2 Error: message line longer than "
-		    "998 characters (RFC 5322 2.1.1)");
-	if (d->too_big || d->header_too_big || d->bad_bare ||
-	    d->too_long_line) {
-		smtpd_txn_reset(p);
-		return SMTPD_EV_NONE;
-	}
-
+	UTIL_ASSERT(p->data_active && queue_id_valid(qid) == 0);
 	m = queue_msg_new();
-	queue_id_new(m->qid);
+	memcpy(m->qid, qid, QUEUE_ID_LEN + 1);
 	m->arrival = util_wall_time();
 	free(m->sender);
 	m->sender = xstrdup(p->sender);
@@ -1084,6 +1069,8 @@ smtpd_data_done(smtpd_proto *p)
 	t.qid = m->qid;
 	t.for_rcpt = p->nrcpt == 1 ? p->rcpt[0].addr : NULL;
 	t.now = m->arrival;
+	t.local_submit = p->pr.local_submit;
+	t.local_uid = p->pr.local_uid;
 	max = p->pr.message_size_limit + 8192;	/* our trace fields */
 	if (smtpd_msg_compose(&t, d, max > SIZE_MAX / 2 ? SIZE_MAX / 2 :
 	    (size_t)max, &m->body, &m->body_len) < 0) {
@@ -1091,12 +1078,47 @@ smtpd_data_done(smtpd_proto *p)
 		smtpd_reply(p, "552 5.3.4 Error: message size exceeds fixed "
 		    "maximum message size");
 		smtpd_txn_reset(p);
-		return SMTPD_EV_NONE;
+		return NULL;
 	}
 	m->size = m->body_len;
 	smtpd_data_free(d);
 	p->data_active = 0;
-	p->msg = m;
+	return m;
+}
+
+static enum smtpd_ev
+smtpd_data_done(smtpd_proto *p)
+{
+	struct smtpd_data *d = &p->data;
+	char qid[QUEUE_ID_LEN + 1];
+
+	smtpd_state_set(p, SMTPD_S_CMD);
+	if (d->too_big)
+		smtpd_reply(p, "552 5.3.4 Error: message size exceeds fixed "
+		    "maximum message size");
+	else if (d->header_too_big)
+		smtpd_reply(p, "552 5.3.4 Error: message header size exceeds "
+		    "limit");
+	else if (d->bad_bare)
+		smtpd_reply(p, "550 5.5.2 Error: bare CR or LF in message "
+		    "data; lines must end in CRLF (SMTP smuggling protection)");
+	else if (d->too_long_line)
+		smtpd_reply(p, "550 5.5.2 Error: message line longer than "
+		    "998 characters (RFC 5322 2.1.1)");
+	if (d->too_big || d->header_too_big || d->bad_bare ||
+	    d->too_long_line) {
+		smtpd_txn_reset(p);
+		return SMTPD_EV_NONE;
+	}
+
+	if (p->pr.local_submit) {
+		/* the owner picks the ID: smtpd_proto_take_msg_as() composes */
+		smtpd_state_set(p, SMTPD_S_WAIT_QUEUE);
+		return SMTPD_EV_MESSAGE;
+	}
+	queue_id_new(qid);
+	if ((p->msg = smtpd_msg_build(p, qid)) == NULL)
+		return SMTPD_EV_NONE;
 	smtpd_state_set(p, SMTPD_S_WAIT_QUEUE);
 	return SMTPD_EV_MESSAGE;
 }
@@ -1111,6 +1133,18 @@ smtpd_proto_take_msg(smtpd_proto *p)
 	return m;
 }
 
+struct queue_msg *
+smtpd_proto_take_msg_as(smtpd_proto *p, const char *qid)
+{
+	struct queue_msg *m;
+
+	UTIL_ASSERT(p->st == SMTPD_S_WAIT_QUEUE && p->pr.local_submit &&
+	    p->msg == NULL);
+	if ((m = smtpd_msg_build(p, qid)) == NULL)
+		smtpd_state_set(p, SMTPD_S_CMD);
+	return m;
+}
+
 void
 smtpd_proto_queued(smtpd_proto *p, int rc, const char *qid)
 {
@@ -1118,6 +1152,9 @@ smtpd_proto_queued(smtpd_proto *p, int rc, const char *qid)
 		return;		/* closed meanwhile */
 	if (rc == 0)
 		smtpd_reply(p, "250 2.0.0 Ok: queued as %s", qid);
+	else if (p->pr.local_submit)
+		smtpd_reply(p, "451 4.3.0 Error: queue file write error, "
+		    "try again later");
 	else
 		smtpd_reply(p, "452 4.3.1 Error: insufficient system storage, "
 		    "try again later");
