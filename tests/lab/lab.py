@@ -563,7 +563,8 @@ class Lab:
         if host.certnames:
             argv += ["--starttls", self.path("pki", host.name + ".chain.pem"),
                      self.path("pki", host.name + ".key")]
-        argv += host.args
+        # "{pki}" in a host's args stands for this run's pki directory
+        argv += [a.replace("{pki}", self.path("pki")) for a in host.args]
         r = self.receivers.get(host.name) or Receiver(self, host, spool)
         r.pidfile = pidfile
         r.proc = self.spawn("receiver-" + host.name, argv)
@@ -580,6 +581,52 @@ class Lab:
 
     def receiver(self, name):
         return self.receivers[name]
+
+    # -- the MTA-STS policy host (P4, tests/lab/stsserver.py)
+    def start_sts_server(self, addr, config, cert="sts-web", name="stsserver"):
+        """Start tests/lab/stsserver.py on addr:443 with behaviour file
+        config (JSON, re-read on change) and certificate pki/<cert>.
+        Returns the path of its request log (one JSON line per request)."""
+        pidfile = self.path("pids", name + ".pid")
+        reqlog = self.path("logs", name + "-requests.jsonl")
+        if os.path.exists(pidfile):
+            os.unlink(pidfile)
+        p = self.spawn(name, [PYTHON, os.path.join(LAB_DIR, "stsserver.py"),
+                              "--listen", addr, "--config", config, "--log", reqlog,
+                              "--pidfile", pidfile, "--cert",
+                              self.path("pki", cert + ".chain.pem"),
+                              self.path("pki", cert + ".key")])
+        wait_until(lambda: os.path.exists(pidfile) or not p.alive(), START_TIMEOUT,
+                   what="policy server " + name)
+        if not p.alive():
+            raise LabError("%s died:\n%s" % (name, tail(p.logpath)))
+        return reqlog
+
+    # -- changing DNS mid-run
+    def update_zone(self, name, records):
+        """Replace the records of the unsigned zone name and restart the nsd
+        that serves it (that nsd alone; a zone of its own is best).
+        Resolver caches keep old answers for their TTL."""
+        fq = labdns.fqdn(name)
+        z = next(z for z in self.topo.ZONES if z.name == fq)
+        if z.signed:
+            raise LabError("update_zone: %s is signed; only unsigned zones" % fq)
+        z.records = list(records)
+        serial = int(time.time())
+        with open(z.path, "w") as f:
+            f.write(labdns._zone_text(z, self.topo.ZONES, self.topo.SERVERS, self,
+                                      serial))
+        s = z.server
+        old = next(x for x in self.procs if x.name == "nsd-" + s.name)
+        old.stop()
+        self.procs.remove(old)
+        p = self.spawn("nsd-" + s.name, ["nsd", "-d", "-c", self.dns["nsd"][s.name]])
+        zone = next(x.name for x in self.topo.ZONES if x.server is s)
+        wait_until(lambda: _dns_query(s.addr, zone) or not p.alive(), START_TIMEOUT,
+                   what="nsd %s on %s" % (s.name, s.addr))
+        if not p.alive():
+            raise LabError("nsd %s died after the zone update:\n%s"
+                           % (s.name, tail(p.logpath)))
 
     # -- sealpost configuration
     def write_config(self, settings=None, unbound_options=(), extra=""):

@@ -373,3 +373,166 @@ _DANE_ISSUER = {"x-ta-inter": ("daneinter", {}),
                 "x-ta-root-absent": ("daneinter", {})}
 CERTS += [(h.name, h.certnames) + _DANE_ISSUER.get(h.name, ("labca", {}))
           for h in DANE_HOSTS if h.certnames]
+
+
+# --------------------------------------------------------------------------
+# P4 MTA-STS cases (tests/integration/test_p4_sts.py)
+#
+# Like DANE_HOSTS, STS_HOSTS are not started by the lab; the first P4 case
+# starts them and the HTTPS policy server (tests/lab/stsserver.py) with
+# Lab.start_receiver() / Lab.start_sts_server().  One policy server on
+# STS_WEB (port 443) serves every mta-sts.<domain>; the certificate it
+# presents and what it answers are chosen per host name by a JSON file
+# the test writes (and rewrites, to switch a host from serving to failing).
+#
+#   sts.test      signed, on hosting: the static cases, one subdomain each
+#                 (<case>.sts.test MX ..., _mta-sts.<case>.sts.test TXT,
+#                 mta-sts.<case>.sts.test A STS_WEB)
+#   stsdyn.test   unsigned, on its own nsd (STSDYN, 127.0.53.5), TXT TTL 1 s:
+#                 the cases whose DNS changes mid-run (TXT id A -> B, MX
+#                 moved to a host the cached policy does not allow).  The
+#                 test rewrites the zone with Lab.update_zone(), which
+#                 restarts that one nsd.
+STS = "sts.test"
+STSDYN = "stsdyn.test"
+STS_WEB = "127.0.30.1"
+STSDYN_DNS = Server("stsdyn", "127.0.53.5", "ns.stsdyn.test.")
+SERVERS.append(STSDYN_DNS)
+
+
+def _sts(name):
+    return "%s.%s" % (name, STS)
+
+
+# seed 000: the certificates of Microsoft's and 01-mail's MX hosts, with
+# the public suffixes moved under wild.sts.test (the lab serves only test.)
+_MS = "outlook.wild." + STS          # stands for outlook.com
+_MSFT = "microsoft.wild." + STS      # stands for .microsoft
+SEED000_MS_SANS = (
+    ["mail.protection." + _MS, "*.mail.eo." + _MS, "*.mail.protection." + _MS,
+     "mail.messaging." + _MSFT, _MS, "*.olc.protection." + _MS,
+     "*.pamx1.hotmail.wild." + STS, "*.mail.protection.outlook-de.wild." + STS,
+     "*.mx." + _MSFT]
+    + ["*.%s-v1.mx.%s" % (c, _MSFT) for c in "knqydearwpxjscbfitmogvhlu"])
+SEED000_01_SANS = ["*.01-mail-com.wild." + STS, "*.01-mail-net.wild." + STS,
+                   "*.01-mail-org.wild." + STS, "01-mail-com.wild." + STS,
+                   "01-mail-net.wild." + STS, "01-mail-org.wild." + STS]
+
+# receivers 127.0.30.N (static cases), 127.0.31.N (stsdyn.test)
+STS_HOSTS = [
+    MailHost("sts-ok", ["127.0.30.11"], [_sts("mx.ok")]),
+    MailHost("sts-wild-ms", ["127.0.30.12"], SEED000_MS_SANS),
+    MailHost("sts-wild-01", ["127.0.30.13"], SEED000_01_SANS),
+    # *.twolabel.sts.test must not cover a.mx.twolabel.sts.test
+    MailHost("sts-twolabel", ["127.0.30.14"], ["*." + _sts("twolabel")]),
+    MailHost("sts-mismatch", ["127.0.30.15"], [_sts("other.mismatch")]),
+    MailHost("sts-expired", ["127.0.30.16"], [_sts("mx.expired")]),
+    MailHost("sts-untrusted", ["127.0.30.17"], [_sts("mx.untrusted")]),
+    MailHost("sts-testing", ["127.0.30.18"], [_sts("other.testing")]),
+    MailHost("sts-skip-mx1", ["127.0.30.19"], [_sts("mx1.skip")]),
+    MailHost("sts-skip-mx2", ["127.0.30.20"], [_sts("mx2.skip")]),
+    MailHost("sts-nomatch", ["127.0.30.21"], [_sts("mx.nomatch")]),
+    MailHost("sts-nostarttls", ["127.0.30.22"], None),
+    # seeds 001/003: the default certificate is wrong, the SNI-selected one
+    # names the MX host
+    MailHost("sts-sni", ["127.0.30.23"], [_sts("default.sni")],
+             ["--sni", "%s={pki}/sts-sni-right.chain.pem:{pki}/sts-sni-right.key"
+              % _sts("mx.sni")]),
+    # seed 002: the MX name is a CNAME, the certificate names only the MX name
+    MailHost("sts-cname", ["127.0.30.24"], [_sts("mxi1.cname")]),
+    # DANE and STS on one domain: TLSA 3 1 1 matches, the name does not
+    MailHost("sts-dane", ["127.0.30.25"], [_sts("unrelated.dane")]),
+    # the fetch-failure domains (no cached policy) share this MX host; its
+    # certificate names none of them, so only opportunistic TLS delivers
+    MailHost("sts-fetchfail", ["127.0.30.40"], [_sts("nobody.fetchfail")]),
+]
+
+# fetch failures: case -> behaviour of its policy host (stsserver.py)
+STS_FETCH_FAILURES = ["404", "301", "html", "badcert", "big", "stall"]
+# the stsdyn.test cases: the failures again with a cached policy, plus a
+# TXT id change with a working server
+STSDYN_CASES = ["c" + f for f in STS_FETCH_FAILURES] + ["idchange", "adm"]
+
+STS_HOSTS += [
+    # before the change: the MX every policy allows (a valid certificate)
+    MailHost("stsdyn-good", ["127.0.31.10"],
+             ["mx.%s.%s" % (c, STSDYN) for c in STSDYN_CASES]),
+    # after the change: the MX the cached policy does not allow (valid
+    # certificate for its own name: only the policy keeps mail away)
+    MailHost("stsdyn-evil", ["127.0.31.20"],
+             ["evil.%s.%s" % (c, STSDYN) for c in STSDYN_CASES]),
+]
+
+_STS_ISSUER = {"sts-expired": ("labca", {"expired": True}),
+               "sts-untrusted": ("rogueca", {})}
+CERTS += [(h.name, h.certnames) + _STS_ISSUER.get(h.name, ("labca", {}))
+          for h in STS_HOSTS if h.certnames]
+CERTS += [
+    ("sts-sni-right", [_sts("mx.sni")], "labca"),
+    # the policy server: every mta-sts.<domain> of the lab
+    ("sts-web", ["mta-sts." + _sts(c) for c in
+                 ["ok", "wild-ms", "wild-01", "twolabel", "mismatch", "expired",
+                  "untrusted", "testing", "skip", "nomatch", "nostarttls", "sni",
+                  "cname", "dane"] + ["f" + f for f in STS_FETCH_FAILURES]]
+     + ["mta-sts.%s.%s" % (c, STSDYN) for c in STSDYN_CASES], "labca"),
+    # "bad HTTPS certificate": right names, untrusted issuer
+    ("sts-web-rogue", ["mta-sts." + _sts("fbadcert")]
+     + ["mta-sts.%s.%s" % (c, STSDYN) for c in STSDYN_CASES], "rogueca"),
+]
+
+
+def _sts_txt(owner, policy_id, ttl=None):
+    return '_mta-sts.%s %sTXT "v=STSv1; id=%s;"' % (owner, "%d " % ttl if ttl else "",
+                                                   policy_id)
+
+
+def _sts_dom(case, mx, *extra):
+    """<case>.sts.test: MX records [(pref, host, addr)], TXT, policy host."""
+    recs = [_sts_txt(case, "sts" + case.replace("-", "")),
+            "mta-sts.%s A %s" % (case, STS_WEB)]
+    for pref, host, addr in mx:
+        recs.append("%s MX %d %s" % (case, pref, host))
+        if addr:
+            recs.append("%s A %s" % (host, addr))
+    return recs + list(extra)
+
+
+_STS_RECORDS = (
+    _sts_dom("ok", [(10, "mx.ok", "127.0.30.11")])
+    + _sts_dom("wild-ms", [(10, "hotmail-com.olc.protection.outlook.wild",
+                            "127.0.30.12")])
+    + _sts_dom("wild-01", [(10, "mx.01-mail-net.wild", "127.0.30.13")])
+    + _sts_dom("twolabel", [(10, "a.mx.twolabel", "127.0.30.14")])
+    + _sts_dom("mismatch", [(10, "mx.mismatch", "127.0.30.15")])
+    + _sts_dom("expired", [(10, "mx.expired", "127.0.30.16")])
+    + _sts_dom("untrusted", [(10, "mx.untrusted", "127.0.30.17")])
+    + _sts_dom("testing", [(10, "mx.testing", "127.0.30.18")])
+    + _sts_dom("skip", [(10, "mx1.skip", "127.0.30.19"), (20, "mx2.skip", "127.0.30.20")])
+    + _sts_dom("nomatch", [(10, "mx.nomatch", "127.0.30.21")])
+    + _sts_dom("nostarttls", [(10, "mx.nostarttls", "127.0.30.22")])
+    + _sts_dom("sni", [(10, "mx.sni", "127.0.30.23")])
+    + _sts_dom("cname", [(10, "mxi1.cname", None)],
+               "mxi1.cname CNAME smol.cname", "smol.cname A 127.0.30.24")
+    + _sts_dom("dane", [(10, "mx.dane", "127.0.30.25")],
+               tlsa("_25._tcp.mx.dane", "sts-dane", 3, 1, 1))
+    + sum((_sts_dom("f" + f, [(10, "mx.f" + f, "127.0.30.40")])
+           for f in STS_FETCH_FAILURES), []))
+
+ZONES += [_zone(STS + ".", *_STS_RECORDS)]
+
+
+def stsdyn_records(phase):
+    """stsdyn.test records; phase "a" (TXT id A, MX the policy allows) or
+    "b" (TXT id B, MX moved to evil.<case>, which policy A does not allow).
+    Every record lives 1 s in caches, so a change is seen at once."""
+    recs = []
+    for c in STSDYN_CASES:
+        mx = "mx" if phase == "a" else "evil"
+        recs += ["%s 1 MX 10 %s.%s" % (c, mx, c),
+                 "mx.%s 1 A 127.0.31.10" % c, "evil.%s 1 A 127.0.31.20" % c,
+                 "mta-sts.%s 1 A %s" % (c, STS_WEB),
+                 _sts_txt(c, "%sid%s" % (phase.upper(), c), ttl=1)]
+    return recs
+
+
+ZONES += [_zone(STSDYN + ".", *stsdyn_records("a"), server=STSDYN_DNS, signed=False)]
