@@ -76,6 +76,9 @@ typedef struct smtpd_proto smtpd_proto;
 /* Everything the engine needs to know about its listener and client. */
 struct smtpd_params {
 	const char *myhostname;		/* greeting, Received, Message-ID */
+	/* where "RCPT TO:<postmaster>" goes (RFC 5321 4.5.1: must be
+	 * accepted); user@domain, or NULL to refuse domainless recipients */
+	const char *postmaster;
 	enum cfg_smtpd_role role;
 	const char *client_addr;	/* "192.0.2.1", "::1"; "" for stdin */
 	int    client_trusted;		/* in mynetworks (may relay) */
@@ -322,6 +325,7 @@ struct smtpd_env {
 	const struct sealpost_config *cfg;
 	void        *tls_ctx;		/* SSL_CTX *, NULL: no TLS */
 	char         mechs[SMTPD_MECHS_MAX];	/* "" if SASL is off */
+	char         postmaster[QUEUE_ADDR_MAX + 1];	/* qualified */
 	queue_store *store;
 	util_chan   *chan;
 	struct qmgr *q;

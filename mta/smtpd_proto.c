@@ -689,7 +689,7 @@ smtpd_cmd_rcpt(smtpd_proto *p, const char *arg)
 	char addr[SMTPD_PATH_MAX + 1];
 	const char *why;
 	size_t end, i;
-	int utf8;
+	int utf8, postmaster = 0;
 
 	if (!p->mail) {
 		smtpd_reply(p, "503 5.5.1 Error: need MAIL command");
@@ -704,6 +704,15 @@ smtpd_cmd_rcpt(smtpd_proto *p, const char *arg)
 	    &utf8)) != NULL) {
 		smtpd_reply(p, "%s", why);
 		return;
+	}
+	/* RFC 5321 4.5.1: <postmaster> without a domain must be accepted,
+	 * from anyone; it goes to the configured postmaster address, a
+	 * fixed destination, so it opens no relay */
+	if (p->pr.postmaster != NULL && util_strcasecmp(addr, "postmaster") == 0 &&
+	    (arg[end] == '\0' || arg[end] == ' ') &&
+	    strlen(p->pr.postmaster) < sizeof(addr)) {
+		snprintf(addr, sizeof(addr), "%s", p->pr.postmaster);
+		postmaster = 1;
 	}
 	if ((arg[end] != '\0' && arg[end] != ' ') || addr[0] == '\0' ||
 	    strchr(addr, '@') == NULL) {
@@ -725,7 +734,10 @@ smtpd_cmd_rcpt(smtpd_proto *p, const char *arg)
 		    "SMTPUTF8");
 		return;
 	}
-	switch (smtpd_policy_rcpt(p->pr.role, p->pr.client_trusted,
+	/* submission still wants AUTH (RFC 6409); the MX-facing relay
+	 * role takes postmaster mail from anyone */
+	switch (postmaster && p->pr.role == CFG_ROLE_RELAY ? SMTPD_POLICY_OK :
+	    smtpd_policy_rcpt(p->pr.role, p->pr.client_trusted,
 	    p->auth_user != NULL)) {
 	case SMTPD_POLICY_OK:
 		break;

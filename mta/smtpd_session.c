@@ -600,6 +600,7 @@ smtpd_session_accept(struct smtpd_env *env, const struct cfg_listen *l,
 	struct sockaddr_storage peer, me;
 	int len, rc;
 	uintptr_t per_ip;
+	int ip_limited;
 	char refuse[160];
 
 	s->env = env;
@@ -636,13 +637,18 @@ smtpd_session_accept(struct smtpd_env *env, const struct cfg_listen *l,
 	(void)uv_tcp_nodelay(&s->tcp, 1);
 
 	per_ip = (uintptr_t)util_htable_get(env->per_ip, s->ip);
+	/* The per-client limit guards against one outsider taking every
+	 * slot; like Postfix (smtpd_client_connection_limit_exceptions =
+	 * $mynetworks) the organisation's own hosts are exempt: an
+	 * application server may well open hundreds of sessions. */
+	ip_limited = per_ip >= d->client_connection_limit &&
+	    !smtpd_trusted(env, &peer);
 	if (env->stopping || env->nsessions >= d->connection_limit ||
-	    per_ip >= d->client_connection_limit) {
+	    ip_limited) {
 		/* RFC 5321 3.8: 421 and close; counted nowhere */
 		snprintf(refuse, sizeof(refuse), "421 4.7.0 %s Error: too many "
 		    "connections%s\r\n", env->cfg->myhostname,
-		    per_ip >= d->client_connection_limit ? " from your address" :
-		    "");
+		    ip_limited ? " from your address" : "");
 		log_warn("smtpd: [%s] refused: too many connections (%zu in "
 		    "total, %zu from this address)", s->ip, env->nsessions,
 		    (size_t)per_ip);
@@ -666,6 +672,13 @@ smtpd_session_accept(struct smtpd_env *env, const struct cfg_listen *l,
 	util_htable_put(env->per_ip, s->ip, (void *)(per_ip + 1));
 
 	s->pr.myhostname = env->cfg->myhostname;
+	if (env->postmaster[0] == '\0')
+		snprintf(env->postmaster, sizeof(env->postmaster), "%s%s%s",
+		    env->cfg->postmaster,
+		    strchr(env->cfg->postmaster, '@') ? "" : "@",
+		    strchr(env->cfg->postmaster, '@') ? "" :
+		    env->cfg->myhostname);
+	s->pr.postmaster = env->postmaster;
 	s->pr.role = l->role;
 	s->pr.client_addr = s->ip;
 	s->pr.client_trusted = smtpd_trusted(env, &peer);

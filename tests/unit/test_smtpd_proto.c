@@ -57,6 +57,7 @@ params_default(struct smtpd_params *pr)
 }
 
 static void test_received_ipv6_literal(void **state);
+static void test_rcpt_postmaster(void **state);
 
 static void
 take_output(smtpd_proto *p, struct fake *f)
@@ -670,6 +671,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_script_table),
 		cmocka_unit_test(test_received_ipv6_literal),
+		cmocka_unit_test(test_rcpt_postmaster),
 		cmocka_unit_test(test_starttls_injection),
 		cmocka_unit_test(test_line_limits),
 		cmocka_unit_test(test_queued_message),
@@ -707,5 +709,38 @@ test_received_ipv6_literal(void **state)
 	assert_int_equal(f.nmsgs, 1);
 	assert_true(strncmp(f.msgs[0]->body,
 	    "Received: from client.example ([IPv6:2001:db8::7])\r\n", 52) == 0);
+	fake_free(&f);
+}
+
+/* RFC 5321 4.5.1: <postmaster> is accepted even from outsiders on the
+ * relay role and goes to the configured address; other domainless
+ * recipients are still refused. */
+static void
+test_rcpt_postmaster(void **state)
+{
+	static const char script[] =
+	    "EHLO outsider.example\r\n"
+	    "MAIL FROM:<a@example.org>\r\n"
+	    "RCPT TO:<PostMaster>\r\n"
+	    "RCPT TO:<someone>\r\n"
+	    "RCPT TO:<b@example.net>\r\n"
+	    "DATA\r\n"
+	    "Subject: hi\r\n"
+	    "\r\n"
+	    "hi\r\n"
+	    ".\r\n";
+	struct smtpd_params pr;
+	struct fake f;
+
+	(void)state;
+	params_default(&pr);
+	pr.client_trusted = 0;
+	pr.postmaster = "hostmaster@example.org";
+	memset(&f, 0, sizeof(f));
+	run_script(&pr, script, sizeof(script) - 1, 0, &f);
+	assert_string_equal(f.codes, "220 250 250 250 501 554 354 250");
+	assert_int_equal(f.nmsgs, 1);
+	assert_int_equal(f.msgs[0]->nrcpt, 1);
+	assert_string_equal(f.msgs[0]->rcpt[0].addr, "hostmaster@example.org");
 	fake_free(&f);
 }
