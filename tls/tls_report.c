@@ -1,9 +1,11 @@
 /*
  * tls_report.c - the TLS result sink (RFC 8460 result types).
  *
- * For now: per-type counters (atomics, any thread) and an optional debug
- * line per record.  TLS-RPT (P5) will aggregate these records per policy
- * domain and day in sqlite; it replaces tls_report_record()'s body only.
+ * Per-type counters (atomics, any thread), an optional debug line per
+ * record, and - when the daemon has opened the TLS-RPT store
+ * (tlsrpt_store_open(..., activate = 1), tls/tlsrpt_store.c) - one
+ * append to the store's in-memory batch, aggregated into sqlite per
+ * policy domain and UTC day by the store's writer thread.
  * The debug line carries DNS and peer-derived text, so everything is
  * made printable and bounded before it is logged.
  */
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "tls_report.h"
+#include "tlsrpt.h"
 #include "util.h"
 
 #define TLS_REPORT_FIELD_MAX	256	/* bytes of one field in the log */
@@ -77,6 +80,7 @@ tls_report_record(const struct tls_report_result *r)
 	if ((unsigned)t >= TLS_REPORT_NTYPES)
 		t = TLS_REPORT_VALIDATION_FAILURE;
 	atomic_fetch_add(&tls_report_counts[t], 1);
+	tlsrpt_store_add_active(r);	/* no-op until a store is open */
 	if (atomic_load(&debug) < 0) {
 		const char *e = getenv("SEALPOST_TLSRPT_DEBUG");
 

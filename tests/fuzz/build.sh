@@ -13,7 +13,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-ALL="queue_drop cfg_values cfg_load dns mta_reply sendmail_addr sendmail_msg sts"
+ALL="queue_drop cfg_values cfg_load dns mta_reply sendmail_addr sendmail_msg sts tlsrpt_txt"
 if [ "${1:-}" = "--list" ]; then
 	echo "$ALL"
 	exit 0
@@ -47,6 +47,7 @@ srcs_mta_reply="mta/mta_chat.c mta/mta_ehlo.c $UTIL"
 srcs_sendmail_addr="mta/sendmail_addr.c mta/sendmail_name.c $UTIL"
 srcs_sendmail_msg="mta/sendmail_input.c mta/sendmail_hdr.c mta/sendmail_addr.c $UTIL"
 srcs_sts="tls/sts_policy.c tls/sts_cert.c $UTIL"
+srcs_tlsrpt_txt="tls/tlsrpt_txt.c $UTIL"
 
 TARGETS=${*:-$ALL}
 

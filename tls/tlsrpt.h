@@ -1,0 +1,175 @@
+/*
+ * tlsrpt.h - SMTP TLS Reporting (RFC 8460): the result store, the
+ * _smtp._tls TXT parser and the JSON report builder.
+ *
+ *   tlsrpt_store.c  results aggregated on write into spool/tlsrpt.db by
+ *                   a writer thread (delivery threads only append to an
+ *                   in-memory batch); the synchronous tlsrpt_db layer
+ *                   for readers (report builder, admin command)
+ *   tlsrpt_txt.c    pure parser of the TXT record (RFC 8460 3)
+ *   tlsrpt_json.c   the report for one policy domain and one UTC day
+ *                   (RFC 8460 4), and its gzip form (5.1)
+ *
+ * Threads: tlsrpt_store_add() and tls_report_record() are callable from
+ * any thread; a tlsrpt_db belongs to one thread.  docs/tlsrpt.md.
+ */
+#ifndef SEALPOST_TLSRPT_H
+#define SEALPOST_TLSRPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "tls_report.h"
+
+#define TLSRPT_DB_FILE		"tlsrpt.db"	/* in spool_directory */
+#define TLSRPT_DAY_LEN		11		/* "YYYY-MM-DD" + NUL */
+/* Bounds of what one record keeps; longer text is cut with "...". */
+#define TLSRPT_NAME_MAX		255	/* DNS name (RFC 1035 2.3.4) */
+#define TLSRPT_IP_MAX		64	/* IPv6 text with zone, generous */
+#define TLSRPT_INFO_MAX		256	/* additional-information */
+#define TLSRPT_STRING_MAX	4096	/* one policy-string (a TLSA 3 0 0
+					 * record of a large certificate is
+					 * cut: XXX, see docs/tlsrpt.md) */
+/* Writer defaults: flush every TLSRPT_FLUSH_MS or TLSRPT_FLUSH_ENTRIES. */
+#define TLSRPT_FLUSH_MS		1000
+#define TLSRPT_FLUSH_ENTRIES	4096
+/* Records waiting for the writer beyond this are dropped and counted
+ * (sqlite stuck for minutes must not eat the daemon's memory). */
+#define TLSRPT_PENDING_MAX	1000000
+
+/* ---- the store (tlsrpt_store.c) ----------------------------------------- */
+
+typedef struct tlsrpt_store tlsrpt_store;
+
+/*
+ * Open (creating) the database at path and start its writer thread,
+ * which flushes every flush_ms milliseconds (0: TLSRPT_FLUSH_MS) or
+ * every flush_entries records (0: TLSRPT_FLUSH_ENTRIES) in one
+ * transaction, and deletes days older than retention_days (0: keep).
+ * When activate is set the store becomes the process's sink: from then
+ * on tls_report_record() feeds it.  NULL and a message on failure.
+ */
+tlsrpt_store *tlsrpt_store_open(const char *path, unsigned flush_ms,
+    unsigned flush_entries, unsigned retention_days, int activate,
+    char *err, size_t errlen);
+/* Stop being the sink, flush everything pending, stop the thread and
+ * close.  NULL is fine. */
+void tlsrpt_store_close(tlsrpt_store *s);
+
+/*
+ * Append one result, observed at wall time now (seconds), to the batch.
+ * sending_ip may be NULL.  Copies what it keeps; never blocks on sqlite.
+ */
+void tlsrpt_store_add(tlsrpt_store *s, const struct tls_report_result *r,
+    const char *sending_ip, int64_t now);
+/* tlsrpt_store_add() on the active store, if any; 1 if recorded. */
+int tlsrpt_store_add_active(const struct tls_report_result *r);
+/* Block until everything added before the call is committed. */
+void tlsrpt_store_flush(tlsrpt_store *s);
+/* Records dropped because the batch was full (since open). */
+unsigned long tlsrpt_store_dropped(const tlsrpt_store *s);
+
+/* ---- the synchronous database layer ------------------------------------- */
+
+typedef struct tlsrpt_db tlsrpt_db;
+
+/* Open; readonly never creates.  NULL and a message on failure. */
+tlsrpt_db *tlsrpt_db_open(const char *path, int readonly, char *err,
+    size_t errlen);
+void tlsrpt_db_close(tlsrpt_db *d);
+
+/* Aggregated counters of one policy for one day and domain. */
+struct tlsrpt_policy_row {
+	const char *day, *domain, *type;	/* type: tlsa|sts|no-policy-found */
+	const char *strings;	/* policy strings joined by '\n' ("" none) */
+	const char *mx;		/* mx-host patterns joined by '\n' */
+	uint64_t    success, failure;
+};
+struct tlsrpt_failure_row {
+	const char *result;	/* RFC 8460 4.3 result-type */
+	const char *sending_ip, *mx_host, *receiving_ip, *info;	/* "" none */
+	uint64_t    count;
+};
+
+/* Every policy row of day (all domains when domain is NULL), ordered;
+ * cb's pointers live until it returns.  0 or -1. */
+int tlsrpt_db_policies(tlsrpt_db *d, const char *day, const char *domain,
+    void (*cb)(void *arg, const struct tlsrpt_policy_row *p), void *arg);
+/* The failure details of one policy row.  0 or -1. */
+int tlsrpt_db_failures(tlsrpt_db *d, const struct tlsrpt_policy_row *p,
+    void (*cb)(void *arg, const struct tlsrpt_failure_row *f), void *arg);
+/* Distinct policy domains with data for day.  0 or -1. */
+int tlsrpt_db_domains(tlsrpt_db *d, const char *day,
+    void (*cb)(void *arg, const char *domain), void *arg);
+/* Delete days before the UTC day of cutoff (seconds).  0 or -1. */
+int tlsrpt_db_expire(tlsrpt_db *d, int64_t cutoff);
+
+/* "YYYY-MM-DD" of the UTC day holding t. */
+void tlsrpt_day(int64_t t, char out[TLSRPT_DAY_LEN]);
+/* Check "YYYY-MM-DD" is a real date; 0 or -1. */
+int tlsrpt_day_valid(const char *day);
+
+/* ---- the TXT record (tlsrpt_txt.c, RFC 8460 3) --------------------------- */
+
+#define TLSRPT_TXT_MAX		4096	/* one record, strings joined */
+#define TLSRPT_RUA_MAX		8	/* URIs kept from one record */
+#define TLSRPT_URI_MAX		512	/* one URI */
+
+enum tlsrpt_uri_scheme { TLSRPT_URI_MAILTO, TLSRPT_URI_HTTPS };
+
+struct tlsrpt_uri {
+	enum tlsrpt_uri_scheme scheme;
+	char     uri[TLSRPT_URI_MAX];	/* without any "!size" suffix */
+	uint64_t size_limit;		/* bytes from "!size"; 0: none */
+};
+
+struct tlsrpt_txt {
+	struct tlsrpt_uri rua[TLSRPT_RUA_MAX];
+	size_t nrua;			/* >= 1 when parsed */
+	size_t nskipped;		/* URIs of unknown scheme, or bad */
+};
+
+/*
+ * Parse one TXT record (its strings already joined) of len bytes.
+ * Returns 0 with *out filled (at least one mailto: or https: URI), or
+ * -1 with a reason in why: not "v=TLSRPTv1", no rua, no usable URI,
+ * too long, a NUL or control byte.  Pure.
+ */
+int tlsrpt_txt_parse(const char *rec, size_t len, struct tlsrpt_txt *out,
+    char *why, size_t whylen);
+/* Does this record claim to be TLS-RPT ("v=TLSRPTv1" then ';' or end)? */
+int tlsrpt_txt_is_tlsrpt(const char *rec, size_t len);
+/*
+ * The RRset rule (RFC 8460 3): of n records, those not starting with
+ * v=TLSRPTv1 are ignored; exactly one must remain and parse.  0 or -1.
+ */
+int tlsrpt_txt_select(const char *const *recs, const size_t *lens, size_t n,
+    struct tlsrpt_txt *out, char *why, size_t whylen);
+
+/* ---- the report (tlsrpt_json.c, RFC 8460 4) ------------------------------ */
+
+struct tlsrpt_report_info {
+	const char *organization;	/* organization-name */
+	const char *contact;		/* contact-info */
+	const char *submitter;		/* report-id domain part */
+};
+
+#define TLSRPT_REPORT_MAX	(16 * 1024 * 1024)	/* JSON bytes */
+
+/*
+ * The report for domain and day ("YYYY-MM-DD") from d.  Returns a new
+ * JSON object the caller owns (json_decref), or NULL with a message
+ * (no data for that domain and day is an error: nothing to report).
+ */
+json_t *tlsrpt_json_build(tlsrpt_db *d, const char *domain, const char *day,
+    const struct tlsrpt_report_info *info, char *err, size_t errlen);
+/*
+ * Serialise and gzip (RFC 1952) a report: *out is malloc'ed, the
+ * caller frees it.  0 or -1.
+ */
+int tlsrpt_json_gzip(const json_t *report, unsigned char **out,
+    size_t *outlen);
+
+#endif
