@@ -91,6 +91,7 @@ const struct cfg_key cfg_keys[] = {
 	/* MTA-STS (RFC 8461 3.3 asks for a bound; docs/mta-sts.md) */
 	{ NULL, "sts_fetch_timeout", CFG_K_SECS, OFF(sts_fetch_timeout),
 	  1, 600 },
+	{ NULL, "mta_sts", CFG_K_BOOL, OFF(mta_sts), 0, 0 },
 
 	/* the SMTP listener: docs/smtpd-contract.md */
 	{ "listen", "address", CFG_K_LISTEN_ADDR, 0, 0, 0 },
@@ -394,6 +395,7 @@ cfg_set_defaults(struct sealpost_config *cfg)
 	cfg->resolver.trust_anchor_auto = 0;
 	cfg->dane = 1;
 	cfg->sts_fetch_timeout = 60;
+	cfg->mta_sts = 1;
 	cfg->smtpd.sasl_enable = -1;	/* decided after the parse */
 	cfg->smtpd.recipient_limit = 1000;
 	cfg->smtpd.header_size_limit = 1024 * 1024;

@@ -193,6 +193,7 @@ struct sealpost_config {
 
 	/* MTA-STS (RFC 8461, docs/mta-sts.md) */
 	unsigned sts_fetch_timeout;	/* seconds for one policy fetch: 60 */
+	int   mta_sts;			/* enforce MTA-STS policies: yes */
 };
 
 /*

@@ -19,7 +19,9 @@
  *
  * Before the first connection to each host the session passes through
  * MTA_ST_TLSA, where mta_dane.c decides that host's TLS policy (and
- * looks up its TLSA records when DANE may apply).
+ * looks up its TLSA records when DANE may apply), and then, for a host
+ * DANE does not decide, through MTA_ST_STS, where mta_sts.c applies the
+ * domain's MTA-STS policy (RFC 8461).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +100,8 @@ mta_resolve(struct mta_session *s)
 	s->route_pos = 0;
 	s->tried = 0;
 	mta_dane_reset(s);
+	s->sts_hidx1 = 0;
+	s->sts_verdict[0] = '\0';
 	snprintf(name, sizeof(name), "%s", s->dest->key);
 	if (s->dest->relay) {
 		struct mta_route_entry *e = &s->route.e[0];
@@ -162,7 +166,14 @@ mta_connect(struct mta_session *s)
 		mta_set_state(s, MTA_ST_TLSA);
 		return;
 	}
+	if (s->sts_hidx1 != e->hidx + 1 && mta_sts_wanted(s)) {
+		/* DANE does not decide this host: MTA-STS (mta_sts.c) */
+		mta_set_state(s, MTA_ST_STS);
+		return;
+	}
+	mta_sts_attempt_reset(s);
 	mta_tls_field_reset(s);
+	mta_sts_field(s);
 	s->tls_reported = 0;
 	memset(&s->ehlo, 0, sizeof(s->ehlo));
 	mta_reply_reset(&s->reply);
@@ -226,6 +237,11 @@ mta_tls_failed(struct mta_session *s, const char *why)
 	} else
 		mta_textf(text, sizeof(text), "TLS handshake with %s failed: "
 		    "%s", s->relay_host, why && why[0] ? why : "unknown error");
+	/* MTA-STS: enforce replaces the reason, testing only records */
+	if (mta_sts_tls_failed(s, ve, why, text, sizeof(text))) {
+		mta_tls_field_reset(s);
+		mta_sts_field(s);
+	}
 	mta_tls_report(s, ve != X509_V_OK ? mta_report_type_for_verify(ve) :
 	    TLS_REPORT_VALIDATION_FAILURE, text);
 	log_warn("%s: %s", mta_qid(s), text);
@@ -266,7 +282,9 @@ mta_session_on_tls(struct mta_session *s, int ok, const char *why)
 		mta_textf(s->tls + strlen(s->tls), sizeof(s->tls) -
 		    strlen(s->tls), " dnssec=bogus");
 	/* A secure RRset of unusable records is a TLSA problem to report
-	 * even though the session goes on encrypted (RFC 8460 4.3.3). */
+	 * even though the session goes on encrypted (RFC 8460 4.3.3).
+	 * MTA-STS records its own verdict first (mta_sts.c). */
+	(void)mta_sts_tls_ok(s);
 	mta_tls_report(s, s->dane != NULL && s->policy.level !=
 	    TLS_LEVEL_DANE ? TLS_REPORT_TLSA_INVALID : TLS_REPORT_SUCCESS,
 	    s->dane != NULL && s->policy.level != TLS_LEVEL_DANE ?

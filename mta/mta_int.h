@@ -5,6 +5,8 @@
  *   mta_pool.c     threads, per-destination job queues and concurrency
  *   mta_route.c    MX/address walk order and the TLS policy per host
  *   mta_dane.c     DANE (RFC 7672): TLSA lookups and the policy per host
+ *   mta_sts.c      MTA-STS (RFC 8461): the policy per domain, applied per
+ *                  host where DANE does not decide
  *   mta_session.c  the SMTP client state machine (one enum, one setter)
  *   mta_conn.c     TCP + TLS byte moving on libuv, timers
  *   mta_chat.c     bounded, incremental SMTP reply parser
@@ -27,6 +29,7 @@
 #include "resolver/resolver.h"
 #include "tls/tls.h"
 #include "tls/tls_report.h"
+#include "tls/sts.h"
 #include "util.h"
 
 /* ---- limits --------------------------------------------------------- */
@@ -258,8 +261,12 @@ struct mta_jobctx {
 	uint64_t           xmit_ms;	/* MAIL FROM was sent; 0 = not yet */
 };
 
+struct mta_sts_dest;
+
 struct mta_dest {
 	char              *key;		/* domain, or "[relay]" */
+	struct mta_sts_dest *sts;	/* MTA-STS state (mta_sts.c), NULL
+					 * until a session asks */
 	int                relay;
 	struct mta_thread *th;
 	struct mta_jobctx *head, *tail;	/* waiting jobs */
@@ -281,6 +288,12 @@ struct mta_thread {
 	int                stopping;
 	uv_timer_t         grace;	/* shutdown deadline */
 	int                grace_on;
+	/* MTA-STS: this loop's fetcher, the pool's shared cache thread
+	 * (NULL: none), and cache requests whose answers are still to come
+	 * through chan (the thread must not close chan before). */
+	sts_fetcher       *sts_fetcher;
+	sts_cache         *sts_cache;
+	unsigned           sts_pending;
 };
 
 /* Pool-wide read-only settings threads need. */
@@ -289,6 +302,8 @@ int mta_pool_trace(const struct mta_pool *p);
 
 /* Next waiting job of dest, or NULL. */
 struct mta_jobctx *mta_dest_pop(struct mta_dest *d);
+/* The thread may be able to exit now (something it waited for ended). */
+void mta_thread_check_exit(struct mta_thread *th);
 /* Put a job back at the head (a reused connection failed early). */
 void mta_dest_push_front(struct mta_dest *d, struct mta_jobctx *jc);
 /* A session of d ended: start more work or free d. */
@@ -321,6 +336,8 @@ enum mta_outcome mta_outcome_for_code(int code);
 enum mta_state {
 	MTA_ST_RESOLVE,		/* MX / host lookup */
 	MTA_ST_TLSA,		/* TLS policy of the next host (DANE lookups) */
+	MTA_ST_STS,		/* MTA-STS policy of the domain, for a host
+				 * DANE does not decide */
 	MTA_ST_CONNECT,		/* TCP connect to route.e[route_pos] */
 	MTA_ST_GREETING,
 	MTA_ST_EHLO,
@@ -370,6 +387,15 @@ struct mta_session {
 	size_t              dane_ncand, dane_icand;
 	char                dane_cand[MTA_DANE_CAND_MAX][RES_NAME_MAX];
 	int                 tls_reported;	/* TLS result recorded */
+
+	/* MTA-STS (mta_sts.c) */
+	size_t              sts_hidx1;		/* 1 + host the MTA-STS step
+						 * ran for; 0 = none */
+	unsigned            sts_gen;		/* dest STS generation the
+						 * session was opened under;
+						 * 0 = no MTA-STS step */
+	char                sts_verdict[64];	/* "enforce verified (policy
+						 * id X)"; "" = none */
 
 	/* the connection */
 	struct mta_conn    *conn;
@@ -423,6 +449,39 @@ void mta_tls_report(struct mta_session *s, enum tls_report_type t,
     const char *why);
 /* Forget the per-host policy state (new route, session end). */
 void mta_dane_reset(struct mta_session *s);
+
+/* mta_sts.c */
+/* 1 when MTA-STS is to be consulted for the current host: mta_sts = yes,
+ * not the relayhost, no tls_policy entry, and no usable TLSA (DANE did
+ * not decide this host). */
+int mta_sts_wanted(const struct mta_session *s);
+/* MTA_ST_STS: the domain's policy (TXT, cache, fetch; shared per
+ * destination), applied to the current host: CONNECT, or skip the host
+ * (enforce, not in the mx patterns), or defer the job. */
+void mta_sts_policy(struct mta_session *s);
+/* A new attempt (address) starts: the verdict shown for it. */
+void mta_sts_attempt_reset(struct mta_session *s);
+/* Put " sts=VERDICT" into s->tls (before " sni=" when present). */
+void mta_sts_field(struct mta_session *s);
+/* Handshake done: record and show the MTA-STS verdict.  1 if the host's
+ * policy came from MTA-STS (the result is recorded), else 0. */
+int mta_sts_tls_ok(struct mta_session *s);
+/* Handshake failed (ve = X509 verify error).  1 if handled: enforce -
+ * text is the deferral reason, recorded; testing - recorded only, text
+ * untouched.  0: no MTA-STS policy here. */
+int mta_sts_tls_failed(struct mta_session *s, long ve, const char *why,
+    char *text, size_t textlen);
+/* No TLS on the connection (STARTTLS missing or refused).  Like
+ * mta_sts_tls_failed. */
+int mta_sts_no_starttls(struct mta_session *s, char *text, size_t textlen);
+/* May this session (reused) carry a new job of its destination?  No
+ * when the destination's MTA-STS outcome changed since the session was
+ * opened, or is due for a fresh look. */
+int mta_sts_session_current(const struct mta_session *s);
+/* The destination goes away: cancel its lookups, free its state. */
+void mta_sts_dest_free(struct mta_dest *d);
+/* TLS-RPT (RFC 8460 4.3.2.3) type for a policy fetch failure class. */
+enum tls_report_type mta_sts_fetch_report_type(enum sts_failure f);
 
 /* mta_connect.c */
 void mta_resolve(struct mta_session *s);

@@ -1,9 +1,11 @@
 /*
  * mta_pool.c - delivery threads, destinations and job hand-off.
  *
- * Each thread owns a libuv loop, a resolver, an SSL_CTX and a util_chan
- * through which jobs arrive; nothing else is shared between threads (the
- * configuration is read-only).  A job goes to the thread chosen by a hash
+ * Each thread owns a libuv loop, a resolver, an SSL_CTX, an MTA-STS
+ * policy fetcher (curl multi on its loop) and a util_chan through which
+ * jobs and MTA-STS cache answers arrive.  Shared: the read-only
+ * configuration and the MTA-STS cache thread (spool/sts.db, opened once
+ * here; sqlite never runs on a delivery loop).  A job goes to the thread chosen by a hash
  * of its destination - the recipient domain, or the single "[relay]"
  * destination with a relayhost - so connection reuse and the DNS cache
  * work per destination.
@@ -44,6 +46,7 @@ struct mta_pool {
 	util_chan         *qmgr_chan;
 	char              *sasl_password;
 	int                trace;
+	sts_cache         *sts_cache;	/* spool/sts.db, shared; NULL none */
 };
 
 struct mta_submission {
@@ -163,6 +166,7 @@ mta_dest_kick(void *arg)
 	    (jc = mta_dest_pop(d)) != NULL)
 		mta_session_start(d, jc);
 	if (d->nsessions == 0 && d->head == NULL && !x->kick_pending) {
+		mta_sts_dest_free(d);
 		util_htable_del(th->dests, d->key);
 		free(d->key);
 		free(x);
@@ -241,6 +245,9 @@ mta_thread_close(uv_timer_t *t)
 {
 	struct mta_thread *th = t->data;
 
+	/* the fetcher's handles close on this loop, before the resolver */
+	sts_fetcher_free(th->sts_fetcher);
+	th->sts_fetcher = NULL;
 	util_chan_close(th->chan);
 	th->chan = NULL;
 	if (th->res)
@@ -252,13 +259,21 @@ mta_thread_close(uv_timer_t *t)
 static void
 mta_thread_maybe_exit(struct mta_thread *th)
 {
+	/* MTA-STS cache answers still to come need the channel open. */
 	if (!th->stopping || th->sessions != NULL ||
-	    util_htable_count(th->dests) != 0 || th->grace_on == 2)
+	    util_htable_count(th->dests) != 0 || th->grace_on == 2 ||
+	    th->sts_pending != 0)
 		return;
 	/* Close from a timer callback, not from inside the channel. */
 	th->grace_on = 2;
 	uv_timer_stop(&th->grace);
 	uv_timer_start(&th->grace, mta_thread_close, 0, 0);
+}
+
+void
+mta_thread_check_exit(struct mta_thread *th)
+{
+	mta_thread_maybe_exit(th);
 }
 
 static void
@@ -360,6 +375,8 @@ mta_read_password(const char *path, char *err, size_t errlen)
 static void
 mta_thread_teardown(struct mta_thread *th)
 {
+	sts_fetcher_free(th->sts_fetcher);
+	th->sts_fetcher = NULL;
 	if (th->chan)
 		util_chan_close(th->chan);
 	if (th->res)
@@ -401,7 +418,48 @@ mta_thread_setup(struct mta_pool *p, unsigned i, char *err, size_t errlen)
 		mta_thread_teardown(th);
 		return -1;
 	}
+	th->sts_cache = p->sts_cache;
+	if (p->cfg->mta_sts) {
+		/* curl multi on this loop; the policy host resolved by
+		 * this thread's resolver (docs/mta-sts.md) */
+		struct sts_fetch_opts opts;
+
+		memset(&opts, 0, sizeof(opts));
+		opts.ca_file = p->cfg->tls_ca_file;
+		opts.timeout_ms = 1000u * p->cfg->sts_fetch_timeout;
+		th->sts_fetcher = sts_fetcher_create(&th->loop, th->res, &opts,
+		    why, sizeof(why));
+		if (th->sts_fetcher == NULL) {
+			snprintf(err, errlen, "MTA-STS fetcher: %s", why);
+			mta_thread_teardown(th);
+			return -1;
+		}
+	}
 	return 0;
+}
+
+/* The MTA-STS cache thread, once for all delivery threads.  Without it
+ * policies are still fetched and enforced, just not remembered. */
+static void
+mta_pool_sts_open(struct mta_pool *p)
+{
+	const struct sealpost_config *cfg = p->cfg;
+	char path[4096], why[256] = "";
+	int n;
+
+	if (!cfg->mta_sts)
+		return;
+	n = snprintf(path, sizeof(path), "%s/%s", cfg->spool_directory ?
+	    cfg->spool_directory : "spool", STS_CACHE_FILE);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		log_error("mta: MTA-STS cache path too long; running without "
+		    "a policy cache");
+		return;
+	}
+	p->sts_cache = sts_cache_open(path, why, sizeof(why));
+	if (p->sts_cache == NULL)
+		log_error("mta: MTA-STS cache %s: %s; running without a "
+		    "policy cache", path, why);
 }
 
 mta_pool *
@@ -428,6 +486,11 @@ mta_pool_create(const struct sealpost_config *cfg, unsigned nthreads,
 	if (nthreads > MTA_THREADS_MAX)
 		nthreads = MTA_THREADS_MAX;
 	tls_init();
+	if (cfg->mta_sts && sts_init() < 0) {
+		snprintf(err, errlen, "MTA-STS: curl_global_init failed");
+		free(p);
+		return NULL;
+	}
 	if (cfg->relay.host && cfg->relay.sasl_username &&
 	    cfg->relay.sasl_username[0]) {
 		if (cfg->relay.sasl_password_file == NULL ||
@@ -442,6 +505,7 @@ mta_pool_create(const struct sealpost_config *cfg, unsigned nthreads,
 		if (mta_sasl_global_init(err, errlen) < 0)
 			goto fail;
 	}
+	mta_pool_sts_open(p);
 	p->th = xcalloc(nthreads, sizeof(*p->th));
 	for (i = 0; i < nthreads; i++) {
 		if (mta_thread_setup(p, i, err, errlen) < 0) {
@@ -459,6 +523,7 @@ mta_pool_create(const struct sealpost_config *cfg, unsigned nthreads,
 	}
 	return p;
 fail:
+	sts_cache_close(p->sts_cache);
 	if (p->sasl_password) {
 		OPENSSL_cleanse(p->sasl_password, strlen(p->sasl_password));
 		free(p->sasl_password);
@@ -509,6 +574,8 @@ mta_pool_free(mta_pool *p)
 		SSL_CTX_free(p->th[i].ssl_ctx);
 		util_htable_free(p->th[i].dests);
 	}
+	/* every thread waited for its cache answers before exiting */
+	sts_cache_close(p->sts_cache);
 	if (p->sasl_password) {
 		OPENSSL_cleanse(p->sasl_password, strlen(p->sasl_password));
 		free(p->sasl_password);

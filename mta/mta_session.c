@@ -38,6 +38,9 @@ static const struct {
 	[MTA_ST_RESOLVE] = { "RESOLVE", MTA_TMO_NONE, "looking up hosts" },
 	/* the resolver's own timeouts bound TLSA lookups */
 	[MTA_ST_TLSA] = { "TLSA", MTA_TMO_NONE, "looking up TLSA records" },
+	/* the resolver, the cache thread and sts_fetch_timeout bound it */
+	[MTA_ST_STS] = { "STS", MTA_TMO_NONE,
+	    "looking up the MTA-STS policy" },
 	[MTA_ST_CONNECT] = { "CONNECT", offsetof(struct cfg_timeouts, connect),
 	    "connecting" },
 	[MTA_ST_GREETING] = { "GREETING", offsetof(struct cfg_timeouts,
@@ -193,6 +196,18 @@ mta_begin_txn(struct mta_session *s)
 		mta_set_state(s, MTA_ST_RSET);
 		return;
 	}
+	if (s->reused && jc->xmit_ms == 0 && !mta_sts_session_current(s)) {
+		/* RFC 8461: the policy is per recipient domain; a connection
+		 * opened under an older MTA-STS outcome carries no new job.
+		 * A fresh session looks the policy up again. */
+		log_info("%s: not reusing the connection to %s: the MTA-STS "
+		    "policy of %s changed or is due for a check", msg->qid,
+		    s->relay_host, s->nexthop);
+		s->job = NULL;
+		mta_dest_push_front(s->dest, jc);
+		mta_set_state(s, MTA_ST_QUIT);
+		return;
+	}
 	mta_txn_clear(s);
 	if ((msg->flags & QUEUE_MSG_SMTPUTF8) &&
 	    !(s->ehlo.flags & MTA_EXT_SMTPUTF8)) {
@@ -332,6 +347,9 @@ mta_enter(struct mta_session *s)
 	case MTA_ST_TLSA:
 		mta_dane_policy(s);
 		break;
+	case MTA_ST_STS:
+		mta_sts_policy(s);
+		break;
 	case MTA_ST_CONNECT:
 		mta_connect(s);
 		break;
@@ -434,6 +452,14 @@ mta_after_ehlo(struct mta_session *s)
 		const char *by = s->starttls_refused ?
 		    "STARTTLS was refused by" : "STARTTLS was not offered by";
 
+		if (s->policy.sts == TLS_STS_ENFORCE) {
+			/* RFC 8461 4.2: the host fails, 4.7.5 */
+			(void)mta_sts_no_starttls(s, text, sizeof(text));
+			mta_tls_field_reset(s);
+			mta_sts_field(s);
+			mta_fail_host(s, 0, "4.7.5", text);
+			return;
+		}
 		if (s->policy.level == TLS_LEVEL_DANE) {
 			mta_textf(text, sizeof(text), "DANE authentication "
 			    "failed for %s: TLS is required (RFC 7672), but %s "
@@ -451,6 +477,13 @@ mta_after_ehlo(struct mta_session *s)
 		mta_tls_report(s, TLS_REPORT_STARTTLS_NOT_SUPPORTED, text);
 		mta_fail_host(s, 0, "4.7.4", text);
 		return;
+	}
+	if (!tls_on && !s->plain_retry && s->policy.sts == TLS_STS_TESTING &&
+	    mta_sts_no_starttls(s, text, sizeof(text))) {
+		log_warn("%s: %s; policy mode testing, delivering anyway",
+		    s->job ? s->job->job->msg->qid : "-", text);
+		mta_tls_field_reset(s);
+		mta_sts_field(s);
 	}
 	if (!tls_on && !s->plain_retry && s->policy.level == TLS_LEVEL_MAY)
 		mta_tls_report(s, TLS_REPORT_STARTTLS_NOT_SUPPORTED,

@@ -34,6 +34,7 @@
 #define TLS_REASON_MAX		256	/* handshake failure text */
 #define TLS_SUMMARY_MAX		200	/* "TLSv1.3 <cipher> verify=... sni=..." */
 #define TLS_DANE_NOTE_MAX	48	/* "none (no TLSA)", "unusable-tlsa" */
+#define TLS_STS_ID_MAX		33	/* RFC 8461 3.1: 1*32(ALPHA / DIGIT) */
 
 struct tls_dane;
 
@@ -46,6 +47,17 @@ enum tls_level {
 	TLS_LEVEL_VERIFY,	/* TLS mandatory, chain to CA + a name matches */
 	TLS_LEVEL_DANE		/* TLS mandatory, peer authenticated by the
 				 * usable TLSA records in pol->dane (RFC 7672) */
+};
+
+/* MTA-STS (RFC 8461) mode a policy was derived from. */
+enum tls_sts_mode {
+	TLS_STS_NONE = 0,	/* no MTA-STS policy applies */
+	TLS_STS_TESTING,	/* level may, names checked but not enforced:
+				 * the verify result only feeds logs and
+				 * TLS-RPT (RFC 8461 5) */
+	TLS_STS_ENFORCE		/* level verify: chain to the CA file and a
+				 * SAN dNSName matching names[0], the MX
+				 * host name (RFC 8461 4.1, 4.2) */
 };
 
 struct tls_policy {
@@ -65,6 +77,14 @@ struct tls_policy {
 	/* DANE verdict shown in summaries when no DANE authentication is
 	 * done ("unusable-tlsa", "none (no TLSA)"); "" = none to show. */
 	char   dane_note[TLS_DANE_NOTE_MAX];
+	/* MTA-STS: the mode and policy id the per-host policy came from.
+	 * With sts set, names are matched against subjectAltName dNSName
+	 * entries only (never the subject CN), one-label wildcards, no
+	 * partial wildcards.  Part of tls_policy_equal(): a connection
+	 * opened under a weaker policy is never shared with a stricter
+	 * one. */
+	enum tls_sts_mode sts;
+	char   sts_id[TLS_STS_ID_MAX];
 };
 
 /* Reset pol to level with no names and no SNI. */

@@ -88,6 +88,9 @@ tls_policy_equal(const struct tls_policy *a, const struct tls_policy *b)
 	/* DANE: the same RRset object (one per MX host and session). */
 	if (a->dane != b->dane || strcmp(a->dane_note, b->dane_note) != 0)
 		return 0;
+	/* MTA-STS: the same mode under the same policy id. */
+	if (a->sts != b->sts || strcmp(a->sts_id, b->sts_id) != 0)
+		return 0;
 	for (i = 0; i < a->nnames; i++)
 		if (util_strcasecmp(a->names[i], b->names[i]) != 0)
 			return 0;

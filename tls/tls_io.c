@@ -10,7 +10,9 @@
  * and for TLS_LEVEL_VERIFY chain verification plus the acceptable names
  * (X509_VERIFY_PARAM host/IP checks, no partial wildcards).  A verify
  * failure makes OpenSSL abort the handshake; the verify result tells us
- * why, which is what goes into logs and DSNs.
+ * why, which is what goes into logs and DSNs.  MTA-STS enforce is level
+ * verify with SAN-only name checks; MTA-STS testing is level may with the
+ * same checks run but not enforced (the result is read afterwards).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,10 +110,14 @@ tls_io_client_new(SSL_CTX *ctx, const struct tls_policy *pol, char *err,
 	}
 	if (pol->sni[0] && SSL_set_tlsext_host_name(t->ssl, pol->sni) != 1)
 		goto fail;
-	if (pol->level == TLS_LEVEL_VERIFY) {
+	if (pol->level == TLS_LEVEL_VERIFY ||
+	    (pol->sts == TLS_STS_TESTING && pol->nnames > 0)) {
 		param = SSL_get0_param(t->ssl);
+		/* RFC 8461 4.1: MTA-STS wants a SAN dNSName, never the CN. */
 		X509_VERIFY_PARAM_set_hostflags(param,
-		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+		    (pol->sts != TLS_STS_NONE ?
+		    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT : 0));
 		for (i = 0; i < pol->nnames; i++) {
 			const char *n = pol->names[i];
 			int ok;
@@ -123,7 +129,11 @@ tls_io_client_new(SSL_CTX *ctx, const struct tls_policy *pol, char *err,
 			if (ok != 1)
 				goto fail;
 		}
-		SSL_set_verify(t->ssl, SSL_VERIFY_PEER, NULL);
+		/* MTA-STS testing: OpenSSL still verifies the chain and
+		 * the names and keeps the result (SSL_get_verify_result),
+		 * but does not abort the handshake. */
+		if (pol->level == TLS_LEVEL_VERIFY)
+			SSL_set_verify(t->ssl, SSL_VERIFY_PEER, NULL);
 	}
 	if (pol->level == TLS_LEVEL_DANE) {
 		/* tls_dane.c: base domain, MX name, usable TLSA records */
