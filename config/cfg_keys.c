@@ -93,6 +93,11 @@ const struct cfg_key cfg_keys[] = {
 	  1, 600 },
 	{ NULL, "mta_sts", CFG_K_BOOL, OFF(mta_sts), 0, 0 },
 
+	/* SMTP TLS Reporting (RFC 8460; docs/tlsrpt.md) */
+	{ NULL, "tlsrpt_enable", CFG_K_BOOL, OFF(tlsrpt_enable), 0, 0 },
+	{ NULL, "tlsrpt_retention_days", CFG_K_UINT,
+	  OFF(tlsrpt_retention_days), 1, 3650 },
+
 	/* the SMTP listener: docs/smtpd-contract.md */
 	{ "listen", "address", CFG_K_LISTEN_ADDR, 0, 0, 0 },
 	{ "listen", "role", CFG_K_ROLE, 0, 0, 0 },
@@ -396,6 +401,8 @@ cfg_set_defaults(struct sealpost_config *cfg)
 	cfg->dane = 1;
 	cfg->sts_fetch_timeout = 60;
 	cfg->mta_sts = 1;
+	cfg->tlsrpt_enable = 1;
+	cfg->tlsrpt_retention_days = 30;
 	cfg->smtpd.sasl_enable = -1;	/* decided after the parse */
 	cfg->smtpd.recipient_limit = 1000;
 	cfg->smtpd.header_size_limit = 1024 * 1024;

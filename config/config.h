@@ -194,6 +194,10 @@ struct sealpost_config {
 	/* MTA-STS (RFC 8461, docs/mta-sts.md) */
 	unsigned sts_fetch_timeout;	/* seconds for one policy fetch: 60 */
 	int   mta_sts;			/* enforce MTA-STS policies: yes */
+
+	/* SMTP TLS Reporting (RFC 8460, docs/tlsrpt.md) */
+	int   tlsrpt_enable;		/* record TLS results: yes */
+	unsigned tlsrpt_retention_days;	/* days of results kept: 30 */
 };
 
 /*

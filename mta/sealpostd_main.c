@@ -25,11 +25,13 @@
 #include "queue/qmgr.h"
 #include "queue/queue.h"
 #include "resolver/resolver.h"
+#include "tls/tlsrpt.h"
 #include "util.h"
 
 #define SEALPOSTD_ERR_MAX 1024
 
 struct daemon {
+	tlsrpt_store *tlsrpt;		/* TLS results for RFC 8460 reports */
 	uv_loop_t *loop;
 	const char *config_path;
 	struct sealpost_config *cfg;
@@ -210,6 +212,18 @@ main(int argc, char **argv)
 	    err, sizeof(err));
 	if (d.store == NULL)
 		log_fatal("queue: %s", err);
+	/* Before the agents exist, so no session result is missed; a store
+	 * that cannot open costs reports, never mail. */
+	if (d.cfg->tlsrpt_enable) {
+		char *path = xasprintf("%s/%s", d.cfg->spool_directory,
+		    TLSRPT_DB_FILE);
+
+		d.tlsrpt = tlsrpt_store_open(path, 0, 0,
+		    d.cfg->tlsrpt_retention_days, 1, err, sizeof(err));
+		if (d.tlsrpt == NULL)
+			log_error("TLS reporting disabled: %s", err);
+		free(path);
+	}
 	d.chan = util_chan_create(d.loop);
 	d.pool = mta_pool_create(d.cfg, d.cfg->delivery_threads, d.chan, err,
 	    sizeof(err));
@@ -242,6 +256,7 @@ main(int argc, char **argv)
 	 * after that the channel, which may still receive store callbacks.
 	 */
 	mta_pool_free(d.pool);
+	tlsrpt_store_close(d.tlsrpt);	/* after the agents: flushes all */
 	util_chan_drain(d.chan);
 	queue_store_close(d.store);
 	util_chan_close(d.chan);

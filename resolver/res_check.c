@@ -11,10 +11,13 @@
  * anchor's zone through a resolver built from the same configuration the
  * delivery agents use, and require a secure answer.
  *
- * The query is synchronous (ub_resolve) on a private context with its
- * own loop, created and destroyed here; it runs before any agent thread
- * exists.  A timeout or SERVFAIL proves nothing either way (the network
- * may simply not be up yet): the caller only warns about it.
+ * The query runs on a private context, created and destroyed here,
+ * before any agent thread exists; we wait for it with poll(2) on the
+ * context's descriptor for at most RES_CHECK_WAIT_MS, because unbound's
+ * own retries on an unreachable network take half a minute and a daemon
+ * (or a trial on a laptop without network) should not hang that long.
+ * A timeout or SERVFAIL proves nothing either way (the network may simply
+ * not be up yet): the caller only warns about it.
  *
  * Trust anchor freshness: with resolver { trust_anchor_auto = yes }
  * res_ctx.c loads the file with ub_ctx_add_ta_autr(), so libunbound keeps
@@ -23,14 +26,61 @@
  * with the dns-root-data package; docs/dane.md recommends unbound-anchor
  * or the auto option.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unbound.h>
 
 #include "res_int.h"
-#include "util/util.h"
+#include "util.h"
 
 #define RES_TYPE_DNSKEY		48	/* RFC 4034 2 */
+#define RES_CHECK_WAIT_MS 8000	/* a working resolver answers in far less */
+
+struct check_wait {
+	int done;
+	int err;
+	struct ub_result *u;
+};
+
+static void
+check_answered(void *arg, int err, struct ub_result *u)
+{
+	struct check_wait *w = arg;
+
+	w->done = 1;
+	w->err = err;
+	w->u = u;
+}
+
+/* ub_resolve with a deadline: 0 and *out, UB_* error, or 1 on timeout. */
+static int
+check_resolve(struct ub_ctx *ub, const char *zone, struct ub_result **out)
+{
+	struct check_wait w = { 0, 0, NULL };
+	uint64_t deadline = util_now_ms() + RES_CHECK_WAIT_MS;
+	int id, rc;
+
+	rc = ub_resolve_async(ub, zone, RES_TYPE_DNSKEY, 1 /* IN */, &w,
+	    check_answered, &id);
+	if (rc != 0)
+		return rc;
+	while (!w.done) {
+		struct pollfd pfd = { ub_fd(ub), POLLIN, 0 };
+		uint64_t now = util_now_ms();
+
+		if (now >= deadline) {
+			(void)ub_cancel(ub, id);
+			return 1;
+		}
+		if (poll(&pfd, 1, (int)(deadline - now)) > 0)
+			(void)ub_process(ub);
+	}
+	*out = w.u;
+	return w.err;
+}
+#include "util/util.h"
+
 #define RES_CHECK_FILE_MAX	(64 * 1024)	/* anchor files are tiny */
 #define RES_CHECK_LINE_MAX	4096
 
@@ -98,8 +148,13 @@ res_check_dnssec(const struct cfg_resolver *cfg, char *msg, size_t msglen)
 		(void)uv_loop_close(&loop);
 		return RES_CHECK_ERROR;
 	}
-	ub = ub_resolve(r->ub, zone, RES_TYPE_DNSKEY, 1 /* IN */, &u);
-	if (ub != 0 || u == NULL) {
+	ub = check_resolve(r->ub, zone, &u);
+	if (ub == 1) {
+		snprintf(msg, msglen, "DNSSEC validation could not be checked: "
+		    "no answer for the %s DNSKEY within %d s (network down?)",
+		    zt, RES_CHECK_WAIT_MS / 1000);
+		rc = RES_CHECK_UNREACHABLE;
+	} else if (ub != 0 || u == NULL) {
 		snprintf(msg, msglen, "DNSSEC validation could not be checked: "
 		    "%s DNSKEY lookup failed: %s", zt,
 		    ub ? ub_strerror(ub) : "no result");
