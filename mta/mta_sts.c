@@ -49,8 +49,10 @@
 #include "mta_int.h"
 
 /* How long a destination's outcome may be reused by an open connection
- * before a new session must look again (TXT id, cache). */
-#define MTA_STS_REUSE_MS	(30u * 1000)
+ * before a new session must look again (TXT id, cache).  Short: a burst
+ * shares connections, but a changed TXT id or MX set is seen within
+ * seconds (the look itself is a cached TXT answer and one sqlite read). */
+#define MTA_STS_REUSE_MS	(2u * 1000)
 /* Policy lines handed to TLS-RPT (version, mode, max_age, mx ...). */
 #define MTA_STS_LINES_MAX	TLS_REPORT_POLICY_STRINGS_MAX
 #define MTA_STS_LINE_MAX	(STS_PATTERN_MAX + 16)
@@ -347,9 +349,12 @@ mta_sts_on_cache(void *arg, int rc, struct sts_cache_entry *e)
 		if (rc < 0)
 			log_warn("mta: MTA-STS cache lookup for %s failed",
 			    ds->domain);
-		mta_sts_decide(ds, rc > 0 ? e : NULL);
-		if (rc <= 0)
+		/* rc 0: e is the entry, or NULL when nothing is cached */
+		if (rc < 0) {
 			sts_cache_entry_free(e);
+			e = NULL;
+		}
+		mta_sts_decide(ds, e);
 	}
 	mta_sts_pending_done(th);
 }
