@@ -48,7 +48,7 @@ struct smtpd_session {
 	struct smtpd_params pr;
 	char           ip[64];
 	char           local[80], remote[80];	/* "ip;port" for SASL */
-	tls_server_io *tls;
+	tls_io *tls;
 	int            handshaking;
 	char           tls_text[SMTPD_TLS_TEXT_MAX];
 	struct smtpd_sasl *sasl;
@@ -85,7 +85,7 @@ smtpd_maybe_free(struct smtpd_session *s)
 	if (s->nopen > 0 || s->refs > 0)
 		return;
 	smtpd_proto_free(s->p);
-	tls_server_io_free(s->tls);
+	tls_io_free(s->tls);
 	smtpd_sasl_free(s->sasl);
 	queue_msg_free(s->msg);
 	free(s);
@@ -148,8 +148,8 @@ smtpd_flush_tls(struct smtpd_session *s)
 	char buf[SMTPD_READ_BUF];
 	size_t n;
 
-	while (tls_server_io_pending(s->tls) > 0) {
-		n = tls_server_io_take(s->tls, buf, sizeof(buf));
+	while (tls_io_pending(s->tls) > 0) {
+		n = tls_io_take(s->tls, buf, sizeof(buf));
 		if (n == 0 || smtpd_write_raw(s, buf, n) < 0)
 			return -1;
 	}
@@ -169,7 +169,7 @@ smtpd_flush(struct smtpd_session *s)
 	out = smtpd_proto_output(s->p, &len);
 	if (len > 0) {
 		if (s->tls != NULL && !s->handshaking)
-			rc = tls_server_io_write(s->tls, out, len) < 0 ||
+			rc = tls_io_write(s->tls, out, len) < 0 ||
 			    smtpd_flush_tls(s) < 0 ? -1 : 0;
 		else
 			rc = smtpd_write_raw(s, out, len);
@@ -231,7 +231,7 @@ smtpd_session_close(struct smtpd_session *s, const char *why)
 	uv_timer_stop(&s->timer);
 	uv_close((uv_handle_t *)&s->timer, smtpd_closed);
 	if (s->tls != NULL && !s->handshaking) {
-		tls_server_io_shutdown(s->tls);
+		tls_io_shutdown(s->tls);
 		(void)smtpd_flush_tls(s);
 	}
 	s->sreq.data = s;
@@ -356,7 +356,7 @@ smtpd_starttls(struct smtpd_session *s)
 {
 	char err[256];
 
-	s->tls = tls_server_io_new(s->env->tls_ctx, err, sizeof(err));
+	s->tls = tls_io_server_new(s->env->tls_ctx, err, sizeof(err));
 	if (s->tls == NULL) {
 		log_error("smtpd: [%s] STARTTLS: %s", s->ip, err);
 		smtpd_proto_tls_started(s->p, 0, NULL);
@@ -468,7 +468,7 @@ static void
 smtpd_tls_up(struct smtpd_session *s)
 {
 	s->handshaking = 0;
-	tls_server_io_summary(s->tls, s->tls_text, sizeof(s->tls_text));
+	tls_io_received_text(s->tls, s->tls_text, sizeof(s->tls_text));
 	log_info("smtpd: [%s] TLS %s", s->ip, s->tls_text);
 	if (s->p == NULL) {
 		s->pr.tls_active = 1;
@@ -485,12 +485,12 @@ smtpd_tls_input(struct smtpd_session *s, const char *buf, size_t len)
 {
 	ssize_t n;
 
-	if (tls_server_io_feed(s->tls, buf, len) < 0) {
-		smtpd_session_close(s, tls_server_io_reason(s->tls));
+	if (tls_io_feed(s->tls, buf, len) < 0) {
+		smtpd_session_close(s, tls_io_reason(s->tls));
 		return;
 	}
 	if (s->handshaking) {
-		enum tls_hs hs = tls_server_io_handshake(s->tls);
+		enum tls_hs hs = tls_io_handshake(s->tls);
 
 		if (smtpd_flush_tls(s) < 0) {
 			smtpd_session_close(s, "write error in TLS handshake");
@@ -501,15 +501,15 @@ smtpd_tls_input(struct smtpd_session *s, const char *buf, size_t len)
 		if (hs == TLS_HS_ERROR) {
 			char why[TLS_REASON_MAX];
 
-			util_printable(tls_server_io_reason(s->tls),
-			    strlen(tls_server_io_reason(s->tls)), why,
+			util_printable(tls_io_reason(s->tls),
+			    strlen(tls_io_reason(s->tls)), why,
 			    sizeof(why));
 			smtpd_session_close(s, why);
 			return;
 		}
 		smtpd_tls_up(s);
 	}
-	while ((n = tls_server_io_read(s->tls, s->plain, sizeof(s->plain))) > 0)
+	while ((n = tls_io_read(s->tls, s->plain, sizeof(s->plain))) > 0)
 		(void)smtpd_proto_feed(s->p, s->plain, (size_t)n);
 	if (n < 0) {
 		smtpd_session_close(s, "TLS closed by the client");
@@ -698,7 +698,7 @@ smtpd_session_accept(struct smtpd_env *env, const struct cfg_listen *l,
 		char err[256];
 
 		/* implicit TLS (RFC 8314): greet after the handshake */
-		if ((s->tls = tls_server_io_new(env->tls_ctx, err,
+		if ((s->tls = tls_io_server_new(env->tls_ctx, err,
 		    sizeof(err))) == NULL) {
 			log_error("smtpd: [%s] TLS: %s", s->ip, err);
 			smtpd_session_close(s, "TLS setup failed");

@@ -269,24 +269,12 @@ SSL_CTX *tls_server_ctx_create(const char *cert_file, const char *key_file,
     char *err, size_t errlen);
 
 /*
- * The server engine: the same memory-BIO design as tls_io (the owner
- * moves all bytes), accepting instead of connecting.
- * XXX a separate type only because tls_io's struct is private to
- * tls_io.c; a server constructor there would let the two merge.
+ * The listener's engine is tls_io itself, accepting instead of
+ * connecting: every tls_io_* call above works on it.  NULL with a reason
+ * in err.
  */
-typedef struct tls_server_io tls_server_io;
-tls_server_io *tls_server_io_new(SSL_CTX *ctx, char *err, size_t errlen);
-void tls_server_io_free(tls_server_io *t);	/* NULL ok */
-/* As tls_io_feed, bounded by TLS_IO_INPUT_MAX. */
-int tls_server_io_feed(tls_server_io *t, const void *buf, size_t len);
-enum tls_hs tls_server_io_handshake(tls_server_io *t);
-const char *tls_server_io_reason(const tls_server_io *t);
-ssize_t tls_server_io_read(tls_server_io *t, void *buf, size_t len);
-int tls_server_io_write(tls_server_io *t, const void *buf, size_t len);
-void tls_server_io_shutdown(tls_server_io *t);
-size_t tls_server_io_pending(const tls_server_io *t);
-size_t tls_server_io_take(tls_server_io *t, void *buf, size_t len);
-/* For the Received field: "using TLSv1.3 with cipher NAME (256/256 bits)". */
-void tls_server_io_summary(const tls_server_io *t, char *out, size_t outlen);
+tls_io *tls_io_server_new(SSL_CTX *ctx, char *err, size_t errlen);
+/* For a Received field: "using TLSv1.3 with cipher NAME (256/256 bits)". */
+void tls_io_received_text(const tls_io *t, char *out, size_t outlen);
 
 #endif

@@ -152,6 +152,39 @@ fail:
 	return NULL;
 }
 
+/*
+ * The listener's side: the same engine, accepting.  Its policy is the
+ * zero policy (level none): a server verifies nothing, so failures read
+ * as plain TLS errors.
+ */
+tls_io *
+tls_io_server_new(SSL_CTX *ctx, char *err, size_t errlen)
+{
+	tls_io *t = xcalloc(1, sizeof(*t));
+
+	ERR_clear_error();
+	if ((t->ssl = SSL_new(ctx)) == NULL)
+		goto fail;
+	t->rbio = BIO_new(BIO_s_mem());
+	t->wbio = BIO_new(BIO_s_mem());
+	if (t->rbio == NULL || t->wbio == NULL) {
+		BIO_free(t->rbio);
+		BIO_free(t->wbio);
+		SSL_free(t->ssl);
+		t->ssl = NULL;
+		goto fail;
+	}
+	BIO_set_mem_eof_return(t->rbio, -1);
+	SSL_set_bio(t->ssl, t->rbio, t->wbio);	/* SSL owns both now */
+	SSL_set_accept_state(t->ssl);
+	return t;
+fail:
+	snprintf(err, errlen, "cannot set up TLS");
+	tls_errors_string(err, errlen);
+	tls_io_free(t);
+	return NULL;
+}
+
 void
 tls_io_free(tls_io *t)
 {
@@ -362,4 +395,19 @@ tls_io_summary(const tls_io *t, char *out, size_t outlen)
 	snprintf(out, outlen, "%s %s verify=%s%s%s sni=%s", info.protocol,
 	    info.cipher, verify, t->pol.dane_note[0] ? " dane=" : "",
 	    t->pol.dane_note, t->pol.sni[0] ? t->pol.sni : "none");
+}
+
+void
+tls_io_received_text(const tls_io *t, char *out, size_t outlen)
+{
+	const SSL_CIPHER *c;
+	int alg = 0, bits = 0;
+
+	if (!t->done || (c = SSL_get_current_cipher(t->ssl)) == NULL) {
+		snprintf(out, outlen, "none");
+		return;
+	}
+	bits = SSL_CIPHER_get_bits(c, &alg);
+	snprintf(out, outlen, "using %s with cipher %s (%d/%d bits)",
+	    SSL_get_version(t->ssl), SSL_CIPHER_get_name(c), bits, alg);
 }

@@ -3,7 +3,7 @@
  * that need no network: which hosts MTA-STS applies to (DANE precedence,
  * tls_policy entries, relay), the tls= field, fetch failure classes for
  * TLS-RPT, policy equality for connection reuse, and real in-memory TLS
- * handshakes (tls_io client against tls_server_io) under the enforce and
+ * handshakes (tls_io client against tls_io) under the enforce and
  * testing policies: SAN dNSName only, one-label wildcards, several
  * wildcard SANs (seed 000), expired and untrusted certificates.
  */
@@ -241,7 +241,7 @@ pki_free(struct pki *p)
 /* Move bytes between the two engines until both are done or one fails.
  * Returns the client's verdict. */
 static enum tls_hs
-run_handshake(tls_io *c, tls_server_io *sv)
+run_handshake(tls_io *c, tls_io *sv)
 {
 	char buf[16384];
 	size_t n;
@@ -252,10 +252,10 @@ run_handshake(tls_io *c, tls_server_io *sv)
 		if (hc == TLS_HS_WANT)
 			hc = tls_io_handshake(c);
 		while ((n = tls_io_take(c, buf, sizeof(buf))) > 0)
-			(void)tls_server_io_feed(sv, buf, n);
+			(void)tls_io_feed(sv, buf, n);
 		if (hs == TLS_HS_WANT)
-			hs = tls_server_io_handshake(sv);
-		while ((n = tls_server_io_take(sv, buf, sizeof(buf))) > 0)
+			hs = tls_io_handshake(sv);
+		while ((n = tls_io_take(sv, buf, sizeof(buf))) > 0)
 			(void)tls_io_feed(c, buf, n);
 		if (hc != TLS_HS_WANT && (hs != TLS_HS_WANT ||
 		    hc == TLS_HS_ERROR))
@@ -278,7 +278,7 @@ sts_handshake(struct pki *p, enum tls_sts_mode mode, const char *host,
 	X509 *other_ca = NULL, *cert;
 	SSL_CTX *cctx, *sctx;
 	tls_io *c;
-	tls_server_io *sv;
+	tls_io *sv;
 	char err[256];
 	enum tls_hs hc;
 
@@ -308,13 +308,13 @@ sts_handshake(struct pki *p, enum tls_sts_mode mode, const char *host,
 	snprintf(pol.sts_id, sizeof(pol.sts_id), "20240101");
 	c = tls_io_client_new(cctx, &pol, err, sizeof(err));
 	assert_non_null(c);
-	sv = tls_server_io_new(sctx, err, sizeof(err));
+	sv = tls_io_server_new(sctx, err, sizeof(err));
 	assert_non_null(sv);
 	hc = run_handshake(c, sv);
 	tls_io_peer_info(c, &info);
 	*ve = info.verify_error;
 	tls_io_free(c);
-	tls_server_io_free(sv);
+	tls_io_free(sv);
 	SSL_CTX_free(cctx);
 	SSL_CTX_free(sctx);
 	X509_free(cert);
