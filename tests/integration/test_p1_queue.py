@@ -74,6 +74,20 @@ def test_k_opportunistic_starttls_sends_sni(L):
            "delivery log line lacks the TLS verdict")
 
 
+def test_k2_failed_opportunistic_handshake_retried_in_clear(L):
+    """(k2) STARTTLS offered but the handshake fails: opportunistic TLS
+    retries the same host in cleartext and delivers (as Postfix does)"""
+    rcpt = "dave@brokentls.test"
+    msg = L.message(rcpt)
+    L.sendmail([rcpt], msg)
+    r = L.receiver("brokentls")
+    m = r.wait_message_id(L.message_id(msg), DELIVERY_TIMEOUT)
+    expect(r.events("broken-tls"), "the handshake was never attempted")
+    expect(not m["tls"], "delivered with TLS by a server that cannot do it")
+    log = L.daemon_log()
+    expect("without TLS" in log, "no log line about the cleartext retry")
+
+
 def test_l_delay_warning_then_expiry(L):
     """(l) a recipient that keeps failing temporarily gets a delay notice
     (delay_warning_time), then bounces when the queue lifetime is over;

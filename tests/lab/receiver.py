@@ -175,6 +175,18 @@ class LabSMTP(SMTP):
             self.event_handler.rec.event(
                 "connect", peer=list(self.session.peer[:2]))
 
+    async def smtp_STARTTLS(self, arg):
+        """--broken-tls: say yes to STARTTLS, then answer the client's
+        ClientHello with a fatal handshake_failure alert and hang up."""
+        if not self.event_handler.opts.broken_tls:
+            return await super().smtp_STARTTLS(arg)
+        await self.push("220 2.0.0 Ready to start TLS")
+        self.event_handler.rec.event("broken-tls", peer=list(self.session.peer[:2]))
+        await asyncio.sleep(0.2)
+        # TLS record: alert, TLS 1.2, length 2, fatal(2) handshake_failure(40)
+        self.transport.write(b"\x15\x03\x03\x00\x02\x02\x28")
+        self.transport.close()
+
 
 class GreetingReject(asyncio.Protocol):
     """Answers the greeting with a 4xx/5xx reply and closes."""
@@ -209,6 +221,8 @@ def main():
     ap.add_argument("--no-starttls", action="store_true")
     ap.add_argument("--require-starttls", action="store_true")
     ap.add_argument("--tls-max", choices=("1.2", "1.3"))
+    ap.add_argument("--broken-tls", action="store_true",
+                    help="offer STARTTLS, then fail every handshake")
     ap.add_argument("--greeting-code", default=None)
     ap.add_argument("--greeting-text", default=None)
     ap.add_argument("--rcpt-reject", action="append", default=[])

@@ -277,7 +277,17 @@ def smtp_each_receiver(L):
         r = swaks(h.addrs[0], "postmaster@%s.test" % h.name.split("-")[0])
         expect(r.returncode == 0, "%s plain: %s" % (h.name, r.stdout[-2000:]))
         n = before + 1
-        if h.certnames:
+        broken = "--broken-tls" in h.args
+        if h.certnames and broken:
+            # it offers STARTTLS and must fail every handshake
+            try:
+                smtp_tls(L, h.addrs[0], "postmaster@%s.test" % h.name, h.certnames[0])
+            except (AssertionError, OSError, smtplib.SMTPException, ssl.SSLError):
+                pass
+            else:
+                raise AssertionError("%s: a TLS handshake succeeded" % h.name)
+            expect(rcv.events("broken-tls"), "%s: STARTTLS never reached" % h.name)
+        elif h.certnames:
             sni = h.certnames[0]
             smtp_tls(L, h.addrs[0], "postmaster@%s.test" % h.name.split("-")[0], sni)
             n += 1
@@ -289,7 +299,7 @@ def smtp_each_receiver(L):
                and plain["helo"] == T.RELAY_HOSTNAME,
                "%s: envelope facts %s" % (h.name, {k: plain[k] for k in
                                                    ("peer", "mail_from", "helo")}))
-        if h.certnames:
+        if h.certnames and not broken:
             t = msgs[before + 1]["tls"]
             expect(t and t["version"] == "TLSv1.3" and t["cipher"] and
                    t["sni"] == h.certnames[0],

@@ -67,6 +67,8 @@ MAILHOSTS = [
     MailHost("expire", ["127.0.10.62"], ["mx.expire.test"],
              ["--defer-first", "1000000"]),
     MailHost("fulldisk", ["127.0.10.63"], ["mx.fulldisk.test"]),
+    # offers STARTTLS, fails every handshake: opportunistic retry in clear
+    MailHost("brokentls", ["127.0.10.64"], ["mx.brokentls.test"], ["--broken-tls"]),
     MailHost("sink", ["127.0.10.71"], ["mx.sink.test"]),
     MailHost("burst", ["127.0.10.72"], ["mx.burst.test"]),
     MailHost("v6only", [V6_PREFIX + "25"], ["mx.v6only.test"]),
@@ -96,6 +98,7 @@ ZONES = [
     _zone("defer.test.", "@ MX 10 mx", "mx A 127.0.10.61"),
     _zone("expire.test.", "@ MX 10 mx", "mx A 127.0.10.62"),
     _zone("fulldisk.test.", "@ MX 10 mx", "mx A 127.0.10.63"),
+    _zone("brokentls.test.", "@ MX 10 mx", "mx A 127.0.10.64"),
     _zone("sink.test.", "@ MX 10 mx", "mx A 127.0.10.71"),
     _zone("burst.test.", "@ MX 10 mx", "mx A 127.0.10.72"),
     _zone("v6only.test.", "@ MX 10 mx", "mx AAAA " + V6_PREFIX + "25"),
