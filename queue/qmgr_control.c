@@ -335,7 +335,6 @@ static void
 imported(void *arg, struct queue_msg *m)
 {
 	qmgr *q = arg;
-	struct qmgr_msg *qm;
 
 	if (m == NULL) {
 		q->importing = 0;
@@ -346,14 +345,7 @@ imported(void *arg, struct queue_msg *m)
 		}
 		return;
 	}
-	if (q->stopping || util_htable_get(q->msgs, m->qid) != NULL) {
-		queue_msg_free(m);
-		return;
-	}
-	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", m->qid,
-	    m->sender, m->body_len, m->nrcpt);
-	qm = qmgr_msg_adopt(q, m);
-	qmgr_schedule(q, qm, util_wall_time());
+	qmgr_msg_activate(q, m);
 }
 
 struct submit_arg {
@@ -369,14 +361,7 @@ submit_on_loop(void *arg)
 	struct queue_msg *m = sa->m;
 
 	free(sa);
-	if (q->stopping || util_htable_get(q->msgs, m->qid) != NULL) {
-		/* durable already; the next start picks it up */
-		queue_msg_free(m);
-		return;
-	}
-	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", m->qid,
-	    m->sender, m->body_len, m->nrcpt);
-	qmgr_schedule(q, qmgr_msg_adopt(q, m), util_wall_time());
+	qmgr_msg_activate(q, m);
 	qmgr_dispatch(q);
 }
 

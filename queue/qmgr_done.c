@@ -135,16 +135,10 @@ committed(void *arg, int rc)
 		log_error("%s: queue update failed; the attempt will be repeated "
 		    "after a restart", c->qm->m->qid);
 	for (i = 0; i < c->ndsn; i++) {
-		struct qmgr_msg *dqm;
-
-		if (rc != 0) {
+		if (rc != 0)
 			queue_msg_free(c->dsn[i]);
-			continue;
-		}
-		log_info("%s: from=<>, size=%zu, nrcpt=%zu (queue active)",
-		    c->dsn[i]->qid, c->dsn[i]->body_len, c->dsn[i]->nrcpt);
-		dqm = qmgr_msg_adopt(q, c->dsn[i]);
-		qmgr_schedule(q, dqm, util_wall_time());
+		else
+			qmgr_msg_activate(q, c->dsn[i]);
 	}
 	c->qm->items--;
 	if (c->qm->removed && c->qm->items == 0) {

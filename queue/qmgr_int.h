@@ -81,6 +81,10 @@ struct qmgr {
 /* qmgr_sched.c */
 struct qmgr_msg *qmgr_msg_adopt(qmgr *q, struct queue_msg *m);
 void qmgr_msg_drop(qmgr *q, struct qmgr_msg *qm);
+/* A durable message enters the active queue: logged, adopted, scheduled.
+ * Duplicates (queue ID already known) and arrivals while stopping are
+ * freed: the store has them, the next start picks them up. */
+void qmgr_msg_activate(qmgr *q, struct queue_msg *m);
 void qmgr_schedule(qmgr *q, struct qmgr_msg *qm, int64_t now);
 void qmgr_schedule_all(qmgr *q);
 void qmgr_dispatch(qmgr *q);

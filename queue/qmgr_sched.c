@@ -39,6 +39,18 @@ qmgr_msg_drop(qmgr *q, struct qmgr_msg *qm)
 }
 
 void
+qmgr_msg_activate(qmgr *q, struct queue_msg *m)
+{
+	if (q->stopping || util_htable_get(q->msgs, m->qid) != NULL) {
+		queue_msg_free(m);
+		return;
+	}
+	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", m->qid,
+	    m->sender, m->body_len, m->nrcpt);
+	qmgr_schedule(q, qmgr_msg_adopt(q, m), util_wall_time());
+}
+
+void
 qmgr_item_free(struct qmgr_item *it)
 {
 	if (it == NULL)
