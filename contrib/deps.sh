@@ -8,9 +8,9 @@ mode=${1:-build}
 build_pkgs="build-essential cmake pkg-config libssl-dev libuv1-dev libunbound-dev
 libevent-dev libcurl4-openssl-dev libsqlite3-dev libsasl2-dev libconfuse-dev
 libjansson-dev zlib1g-dev libidn2-dev dns-root-data ca-certificates openssl
-sqlite3 libsasl2-modules"
+sqlite3 libsasl2-modules libopendkim-dev"
 test_pkgs="libcmocka-dev nsd ldnsutils iproute2 python3 python3-aiosmtpd
-python3-cryptography swaks libnet-ssleay-perl libio-socket-inet6-perl sasl2-bin clang-14 libclang-rt-14-dev procps psmisc bind9-dnsutils"
+python3-cryptography python3-dkim opendkim-tools swaks libnet-ssleay-perl libio-socket-inet6-perl sasl2-bin clang-14 libclang-rt-14-dev procps psmisc bind9-dnsutils"
 
 pkgs=$build_pkgs
 [ "$mode" = test ] && pkgs="$pkgs $test_pkgs"
