@@ -4,16 +4,22 @@
 Runs INSIDE a network namespace that run.sh created (loopback only), as
 root.  Topology, all on 127.0.0.1:
 
-    smtp-source --SMTP--> relay under test --SMTP--> smtp-sink (final hop)
-                          sealpost :2525 / Postfix :2526      :SINKPORT
+    load --SMTP--> relay under test --SMTP(+STARTTLS)--> tlssink (final hop)
+                   sealpost :2525 / Postfix :2526             :SINKPORT
 
-For every session count, every repeat, and every relay (one after the
-other, same parameters) it starts a fresh sink and a fresh relay with an
-empty spool, submits N messages with smtp-source and measures:
+load and tlssink are tests/bench/load.c and tlssink.c (run.sh builds
+them); --tools postfix uses Postfix's smtp-source and smtp-sink instead
+(plain only, no latency).  For every session count, every repeat, and
+every relay (one after the other, same parameters) it starts a fresh sink
+and a fresh relay with an empty spool, submits N messages and measures:
 
   e2e      messages / s from the start of submission to the N-th message
-           counted by smtp-sink (its -c counter, read from its stdout)
-  submit   messages / s of smtp-source's wall time (all 250s received)
+           at the sink
+  submit   messages / s of the load generator's wall time (all 250s)
+  lat      submit->arrival latency p50 / p99: MAIL FROM sent (the time is
+           in the message's X-Bench header) to the final "." at the sink,
+           both CLOCK_MONOTONIC
+  acc      the same from MAIL FROM to the relay's 250 (p50 / p99)
   rss      peak of the summed VmRSS of all the relay's processes, sampled
            every 100 ms from /proc (shared pages count once per process)
   pss      peak of the summed Pss (smaps_rollup), sampled every 500 ms
@@ -277,6 +283,101 @@ class Sink:
         self.proc.wait(5)
 
 
+class OwnSink:
+    """tests/bench/tlssink: one "A seq sent_ns arrival_ns tls" line per message."""
+
+    def __init__(self, port, logdir, tools, tls=None):
+        self.port = port
+        self.cond = threading.Condition()
+        self.arr = []           # (seq, sent_ns, arrival_ns, tls)
+        self.base = 0
+        argv = [os.path.join(tools, "tlssink"), "-T", "7200"]
+        if tls:
+            argv += ["-c", tls[0], "-k", tls[1]]
+        self.proc = subprocess.Popen(
+            argv + ["127.0.0.1:%d" % port], stdout=subprocess.PIPE,
+            stderr=open(os.path.join(logdir, "sink.err"), "ab"),
+            stdin=subprocess.DEVNULL)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        wait_port(port, 10, self.proc)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            p = line.split()
+            if len(p) != 5 or p[0] != b"A":
+                continue
+            rec = (int(p[1]), int(p[2]), int(p[3]) / 1e9, int(p[4]))
+            with self.cond:
+                self.arr.append(rec)
+                self.cond.notify_all()
+
+    def reset(self):
+        with self.cond:
+            self.base = len(self.arr)
+
+    def wait_count(self, n, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while len(self.arr) - self.base < n:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    return None
+                self.cond.wait(min(left, 0.5))
+            return self.arr[self.base + n - 1][2]
+
+    def received(self):
+        with self.cond:
+            return len(self.arr) - self.base
+
+    def records(self):
+        with self.cond:
+            return self.arr[self.base:]
+
+    def stop(self):
+        kill_tree(self.proc.pid, 2)
+        self.proc.wait(5)
+        self.reader.join(5)
+
+
+def own_load(tools, port, n, size, sessions, timeout, outfile, tls=False):
+    """Run tests/bench/load; (t0, t1, {seq: (sent_s, accepted_s)})."""
+    cmd = [os.path.join(tools, "load"), "-s", str(sessions), "-m", str(n),
+           "-l", str(size), "-T", str(timeout), "-o", outfile,
+           "-f", SENDER, "-r", RCPT]
+    if tls:
+        cmd.append("-t")
+    cmd.append("127.0.0.1:%d" % port)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL)
+    try:
+        out, _ = p.communicate(timeout=timeout + 10)
+    except subprocess.TimeoutExpired:
+        kill_tree(p.pid, 1)
+        p.communicate()
+        raise RuntimeError("load did not finish within %ds" % timeout)
+    text = out.decode(errors="replace")
+    done = [l.split() for l in text.splitlines() if l.startswith("done ")]
+    if p.returncode != 0 or not done:
+        raise RuntimeError("load failed (%d): %s" % (p.returncode, text[-500:]))
+    d = done[-1]
+    subs = {}
+    with open(outfile) as f:
+        for line in f:
+            q = line.split()
+            subs[int(q[1])] = (int(q[2]) / 1e9, int(q[3]) / 1e9)
+    return int(d[3]) / 1e9, int(d[4]) / 1e9, subs
+
+
+def pct(vals, q):
+    """q-th percentile (nearest rank) of vals, or None."""
+    if not vals:
+        return None
+    v = sorted(vals)
+    k = max(0, min(len(v) - 1, int(round(q / 100.0 * len(v) + 0.5)) - 1))
+    return v[k]
+
+
 def smtp_source(port, n, size, sessions, timeout):
     cmd = ["smtp-source", "-d", "-s", str(sessions), "-m", str(n), "-l", str(size),
            "-M", "source.bench.test", "-f", SENDER, "-t", RCPT,
@@ -303,7 +404,7 @@ class Sealpost:
     name = "sealpost"
     port = SEALPOST_PORT
 
-    def __init__(self, build, workdir, sinkport):
+    def __init__(self, build, workdir, sinkport, tls=False, extra=()):
         self.dir = os.path.join(workdir, "sealpost")
         os.makedirs(self.dir)
         self.conf = os.path.join(self.dir, "sealpost.conf")
@@ -314,10 +415,10 @@ run_user = ""
 myhostname = "relay.bench.test"
 log = stderr
 mynetworks = { "127.0.0.0/8" }
-# Postfix exempts $mynetworks from its per-client limit of 50
-# (smtpd_client_event_limit_exceptions); sealpost has no such exemption,
-# so the load generator's single address needs a higher limit here.
-smtpd_client_connection_limit = 1000
+# STARTTLS to the sink: opportunistic (the default), like Postfix's
+# smtp_tls_security_level = may
+tls_opportunistic = %s
+%s
 listen "bench" {
     address = "127.0.0.1:%d"
     role = relay
@@ -325,7 +426,7 @@ listen "bench" {
 relayhost {
     host = "[127.0.0.1]:%d"
 }
-""" % (self.dir, self.port, sinkport))
+""" % (self.dir, "yes" if tls else "no", "\n".join(extra), self.port, sinkport))
         self.bin = os.path.join(build, "mta", "sealpostd")
         self.proc = None
 
@@ -354,7 +455,7 @@ class Postfix:
     name = "postfix"
     port = POSTFIX_PORT
 
-    def __init__(self, workdir, sinkport):
+    def __init__(self, workdir, sinkport, tls=False, extra=()):
         self.dir = os.path.join(workdir, "postfix")
         self.cfg = os.path.join(self.dir, "etc")
         self.queue = os.path.join(self.dir, "queue")
@@ -384,7 +485,12 @@ class Postfix:
             "maillog_file": self.logfile,
             "maillog_file_prefixes": self.dir,
             "biff": "no",
+            # opportunistic STARTTLS to the sink in --tls runs
+            "smtp_tls_security_level": "may" if tls else "none",
         }
+        for kv in extra:
+            k, v = kv.split("=", 1)
+            settings[k.strip()] = v.strip()
         self.postconf(["-e"] + ["%s=%s" % kv for kv in settings.items()])
         # Upstream Postfix's default is no chroot (Debian's master.cf turns
         # it on; the chroot would need a copy of /etc files in the queue).
@@ -434,19 +540,56 @@ class Postfix:
 
 # ------------------------------------------------------------ the bench ---
 
+def submit(args, port, sessions, n, rundir, tls=False, timeout=None):
+    """Submit n messages; (t0, t1, subs or None)."""
+    timeout = timeout or args.timeout
+    if args.tools == "postfix":
+        t0, t1 = smtp_source(port, n, args.size, sessions, timeout)
+        return t0, t1, None
+    return own_load(args.tools_dir, port, n, args.size, sessions, timeout,
+                    os.path.join(rundir, "load-%d.txt" % port), tls)
+
+
+def new_sink(args, sinkport, rundir):
+    if args.tools == "postfix":
+        return Sink(sinkport, rundir)
+    return OwnSink(sinkport, rundir, args.tools_dir, args.cert if args.tls else None)
+
+
+def latency_figures(res, sink, subs, n):
+    """p50/p99 of submit->arrival and of submit->250, in ms; duplicates."""
+    if subs is None:
+        return
+    recs = sink.records()
+    seen = set()
+    lat = []
+    ntls = 0
+    for seq, sent, arr, tls in recs:
+        ntls += tls
+        if seq in seen or seq < 0:
+            continue
+        seen.add(seq)
+        lat.append((arr - sent / 1e9) * 1000.0)
+    acc = [(a - s) * 1000.0 for s, a in subs.values()]
+    res["lat50"], res["lat99"] = pct(lat, 50), pct(lat, 99)
+    res["acc50"], res["acc99"] = pct(acc, 50), pct(acc, 99)
+    res["dup"] = len(recs) - len(seen)
+    res["tls_share"] = ntls / len(recs) if recs else 0.0
+
+
 def run_one(relay, sinkport, args, sessions, rundir):
-    sink = Sink(sinkport, rundir)
+    sink = new_sink(args, sinkport, rundir)
     try:
         root = relay.start()
         try:
             time.sleep(0.5)  # let start-up work (queue scans, forks) settle
             sink.reset()
+            load0 = os.getloadavg()[0]
             cpu0 = tree_cpu_seconds(root)
             by0 = tree_cpu_by_name(root)
             sampler = Sampler(root)
             sampler.start()
-            t0, t1 = smtp_source(relay.port, args.messages, args.size, sessions,
-                                 args.timeout)
+            t0, t1, subs = submit(args, relay.port, sessions, args.messages, rundir)
             left = max(1.0, args.timeout - (t1 - t0))
             last = sink.wait_count(args.messages, left)
             if last is None:
@@ -458,13 +601,13 @@ def run_one(relay, sinkport, args, sessions, rundir):
             cpu1 = tree_cpu_seconds(root)
             by1 = tree_cpu_by_name(root)
             sampler.stop()
+            load1 = os.getloadavg()[0]
         finally:
             relay.stop()
     finally:
         sink.stop()
     n = args.messages
-    extra = sink.received() - n
-    return {
+    res = {
         "e2e": n / (last - t0),
         "submit": n / (t1 - t0),
         "drain_lag": last - t1,
@@ -472,17 +615,20 @@ def run_one(relay, sinkport, args, sessions, rundir):
         "pss": sampler.peak_pss / 2**20,
         "procs": sampler.peak_procs,
         "cpu1k": (cpu1 - cpu0) * 1000.0 / n,
-        "dup": extra,
+        "dup": sink.received() - n,
         "cpu_total": cpu1 - cpu0,
         "breakdown": cpu_breakdown(by0, by1),
+        "load": (load0 + load1) / 2,
     }
+    latency_figures(res, sink, subs, n)
+    return res
 
 
 def sink_ceiling(sinkport, args, sessions, rundir):
-    sink = Sink(sinkport, rundir)
+    sink = new_sink(args, sinkport, rundir)
     try:
         sink.reset()
-        t0, t1 = smtp_source(sinkport, args.messages, args.size, sessions, args.timeout)
+        t0, t1, _ = submit(args, sinkport, sessions, args.messages, rundir, tls=args.tls)
         last = sink.wait_count(args.messages, 10)
         if last is None:
             raise RuntimeError("sink counted %d of %d" % (sink.received(), args.messages))
@@ -494,10 +640,15 @@ def sink_ceiling(sinkport, args, sessions, rundir):
 METRICS = [  # key, label, format, higher is better
     ("e2e", "end-to-end msg/s", "%.0f", True),
     ("submit", "submission msg/s", "%.0f", True),
+    ("lat50", "latency submit->arrival p50, ms", "%.1f", False),
+    ("lat99", "latency submit->arrival p99, ms", "%.1f", False),
+    ("acc50", "latency submit->250 p50, ms", "%.1f", False),
+    ("acc99", "latency submit->250 p99, ms", "%.1f", False),
     ("cpu1k", "CPU s / 1000 msg", "%.3f", False),
     ("rss", "peak RSS MiB (sum)", "%.1f", False),
     ("pss", "peak PSS MiB (sum)", "%.1f", False),
     ("drain_lag", "last arrival - submit end, s", "%.2f", False),
+    ("load", "load average (1 min) during run", "%.1f", False),
 ]
 
 
@@ -519,16 +670,42 @@ def table(results, relays, sessions_list, ceilings):
         lines.append(hdr)
         lines.append("|" + "---|" * (hdr.count("|") - 1))
         for key, label, fmt, _ in METRICS:
+            if any(results[(r, s)][0].get(key) is None for r in relays):
+                continue
             row = "| %s | " % label
             meds = []
             for r in relays:
                 vals = [x[key] for x in results[(r, s)]]
                 row += mmm(vals, fmt) + " | "
                 meds.append(statistics.median(vals))
-            if len(relays) == 2:
+            if len(relays) == 2 and key != "load":
                 row += ("%.2f" % (meds[0] / meds[1]) if meds[1] else "-") + " |"
+            elif len(relays) == 2:
+                row += "- |"
             lines.append(row.rstrip())
     return "\n".join(lines)
+
+
+def make_cert(work):
+    """A self-signed P-256 certificate for the sink (opportunistic TLS
+    does not verify it)."""
+    cert, key = os.path.join(work, "sink-cert.pem"), os.path.join(work, "sink-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "30", "-subj", "/CN=sink.bench.test"],
+                   check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    os.chmod(key, 0o644)
+    return cert, key
+
+
+def new_relay(name, args, rundir, extra=()):
+    if name == "sealpost":
+        return Sealpost(args.build, rundir, args.sink_port, args.tls,
+                        list(args.sealpost_set) + list(extra))
+    if name == "postfix":
+        return Postfix(rundir, args.sink_port, args.tls,
+                       list(args.postfix_set) + list(extra))
+    raise SystemExit("unknown relay " + name)
 
 
 def main():
@@ -540,14 +717,22 @@ def main():
     ap.add_argument("--tls", action="store_true")
     ap.add_argument("--relays", default="sealpost,postfix")
     ap.add_argument("--build", required=True)
+    ap.add_argument("--tools-dir", help="where load and tlssink are (run.sh sets it)")
+    ap.add_argument("--tools", choices=["own", "postfix"], default="own",
+                    help="own: tests/bench/load + tlssink; postfix: smtp-source + smtp-sink")
+    ap.add_argument("--sealpost-set", action="append", default=[],
+                    help="extra sealpost.conf line, e.g. 'tlsrpt_enable = no'")
+    ap.add_argument("--postfix-set", action="append", default=[],
+                    help="extra main.cf setting, e.g. 'smtp_tls_loglevel=0'")
+    ap.add_argument("--scale", type=int, default=0,
+                    help="run only the scale probe with this many messages")
     ap.add_argument("--sink-port", type=int, default=2600)
     ap.add_argument("--timeout", type=int, default=0,
                     help="seconds per run (default: 60 + messages/20)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
-    if args.tls:
-        log("bench: --tls (STARTTLS to the sink) is not implemented yet: smtp-sink has "
-            "no TLS, and a TLS sink that keeps up is still to be chosen")
+    if args.tls and args.tools == "postfix":
+        log("bench: --tls needs --tools own (smtp-sink has no TLS)")
         return 2
     if not args.timeout:
         args.timeout = 60 + args.messages // 20
@@ -559,38 +744,54 @@ def main():
     log("bench: work directory", work)
     ok = False
     try:
+        if args.tls:
+            args.cert = make_cert(work)
+        if args.scale:
+            import scale
+            scale.probe(sys.modules[__name__], args, relays, work)
+            ok = True
+            return 0
         versions = {}
         results = {}
         ceilings = {}
         for s in sessions_list:
             log("bench: sink alone, %d sessions ..." % s)
             ceilings[s] = sink_ceiling(args.sink_port, args, s, work)
-            log("bench:   sink ceiling %.0f msg/s" % ceilings[s])
+            log("bench:   sink ceiling %.0f msg/s (load %.1f)" % (ceilings[s],
+                os.getloadavg()[0]))
             for rep in range(args.repeat):
                 for r in relays:
                     rundir = os.path.join(work, "%s-s%d-r%d" % (r, s, rep))
                     os.makedirs(rundir)
                     os.chmod(rundir, 0o755)
-                    if r == "sealpost":
-                        relay = Sealpost(args.build, rundir, args.sink_port)
-                    elif r == "postfix":
-                        relay = Postfix(rundir, args.sink_port)
-                    else:
-                        raise SystemExit("unknown relay " + r)
+                    relay = new_relay(r, args, rundir)
                     versions.setdefault(r, relay.version())
                     res = run_one(relay, args.sink_port, args, s, rundir)
                     results.setdefault((r, s), []).append(res)
+                    lat = ""
+                    if res.get("lat50") is not None:
+                        lat = " lat p50 %.1f p99 %.1f ms, 250 p50 %.1f p99 %.1f ms" % (
+                            res["lat50"], res["lat99"], res["acc50"], res["acc99"])
+                    if args.tls and "tls_share" in res:
+                        lat += " tls %.0f%%" % (100 * res["tls_share"])
                     log("bench:   %-8s s=%-3d rep %d: e2e %.0f/s submit %.0f/s cpu/1k %.3fs "
-                        "rss %.1f MiB pss %.1f MiB procs %d drain %.2fs%s"
+                        "rss %.1f MiB pss %.1f MiB procs %d drain %.2fs%s load %.1f%s"
                         % (r, s, rep + 1, res["e2e"], res["submit"], res["cpu1k"],
-                           res["rss"], res["pss"], res["procs"], res["drain_lag"],
+                           res["rss"], res["pss"], res["procs"], res["drain_lag"], lat,
+                           res["load"],
                            " DUPLICATES %d" % res["dup"] if res["dup"] else ""))
                     log("bench:     cpu %.2fs: %s" % (res["cpu_total"], ", ".join(
                         "%s %.2f" % (k, v) for v, k in res["breakdown"][:8])))
-        print("## sealpost relay benchmark: %d messages x %d bytes, %d repeats, plain"
-              % (args.messages, args.size, args.repeat))
+        print("## sealpost relay benchmark: %d messages x %d bytes, %d repeats, %s"
+              % (args.messages, args.size, args.repeat,
+                 "STARTTLS to the sink" if args.tls else "plain"))
         print("")
         print("relays: " + ", ".join(versions[r] for r in relays))
+        print("tools: " + ("tests/bench/load + tlssink" if args.tools == "own"
+                           else "smtp-source + smtp-sink"))
+        for extra, name in ((args.sealpost_set, "sealpost"), (args.postfix_set, "postfix")):
+            if extra:
+                print("%s settings: %s" % (name, "; ".join(extra)))
         print(table(results, relays, sessions_list, ceilings))
         ok = True
         return 0

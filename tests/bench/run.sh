@@ -4,6 +4,8 @@
 #   tests/bench/deps.sh                      # once, as root: postfix (smtp-sink/-source)
 #   tests/bench/run.sh [--messages N] [--size BYTES] [--sessions S[,S...]]
 #                      [--repeat R] [--relays sealpost,postfix] [--keep] [--tls]
+#                      [--tools own|postfix] [--sealpost-set 'key = value']
+#                      [--postfix-set key=value] [--scale N]
 #
 # Needs root (network namespace; Postfix and smtp-sink start as root and
 # drop to the postfix user).  Everything runs in a fresh namespace
@@ -36,6 +38,15 @@ if [ ! -x "$build/mta/sealpostd" ]; then
 	make -C "$build" -j"$(nproc)" sealpostd >/dev/null
 fi
 
+# The load generator and the TLS-capable sink (tests/bench/*.c).
+tools=$build/bench-tools
+mkdir -p "$tools"
+for t in load tlssink; do
+	if [ ! -x "$tools/$t" ] || [ "$top/tests/bench/$t.c" -nt "$tools/$t" ]; then
+		cc -O2 -g -Wall -Wextra -o "$tools/$t" "$top/tests/bench/$t.c" -lssl -lcrypto
+	fi
+done
+
 # Namespaces left by a run that was SIGKILLed (its pid is gone).
 for ns in $(ip netns list 2>/dev/null | awk '/^sealpost-bench-[0-9]+/ {print $1}'); do
 	pid=${ns#sealpost-bench-}
@@ -65,6 +76,6 @@ ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
 rc=0
 timeout --kill-after=10 "$limit" \
-	ip netns exec "$ns" /usr/bin/python3 "$top/tests/bench/bench.py" --build "$build" "$@" || rc=$?
+	ip netns exec "$ns" /usr/bin/python3 "$top/tests/bench/bench.py" --build "$build" --tools-dir "$tools" "$@" || rc=$?
 [ $rc = 124 ] && echo "run.sh: hard time limit of ${limit}s reached" >&2
 exit $rc
