@@ -9,6 +9,8 @@
  *   tlsrpt_txt.c    pure parser of the TXT record (RFC 8460 3)
  *   tlsrpt_json.c   the report for one policy domain and one UTC day
  *                   (RFC 8460 4), and its gzip form (5.1)
+ *   tlsrpt_mail.c   the report as a mail message (RFC 8460 5.3)
+ *   tlsrpt_dkim.c   its DKIM signature (RFC 6376, libopendkim)
  *
  * Threads: tlsrpt_store_add() and tls_report_record() are callable from
  * any thread; a tlsrpt_db belongs to one thread.  docs/tlsrpt.md.
@@ -20,6 +22,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "tls_report.h"
 
@@ -171,5 +174,56 @@ json_t *tlsrpt_json_build(tlsrpt_db *d, const char *domain, const char *day,
  */
 int tlsrpt_json_gzip(const json_t *report, unsigned char **out,
     size_t *outlen);
+
+/* ---- the report as mail (tlsrpt_mail.c, tlsrpt_dkim.c; RFC 8460 5.3) ---- */
+
+/* Borrowed for the call.  Names in A-label form; addresses bare
+ * addr-specs (no "mailto:", no angle brackets). */
+struct tlsrpt_mail_info {
+	const char *policy_domain;	/* TLS-Report-Domain */
+	const char *submitter;		/* TLS-Report-Submitter; Message-ID
+					 * and filename domain */
+	const char *from;		/* header From address */
+	const char *to;			/* the mailto: address */
+	const char *report_id;		/* as in the JSON */
+	const char *start, *end;	/* date-range, "YYYY-MM-DDTHH:MM:SSZ" */
+	int64_t     now;		/* Date: header, seconds */
+	/* DKIM (RFC 6376); NULL key: unsigned.  NULL domain: submitter. */
+	const char *dkim_domain, *dkim_selector;
+	EVP_PKEY   *dkim_key;		/* RSA (rsa-sha256); not taken
+					 * over */
+};
+
+/*
+ * The whole report message for the gzip'ed report gz (gzlen bytes, at
+ * most TLSRPT_REPORT_MAX): CRLF line ends, 7bit, headers then body, a
+ * DKIM-Signature field first when mi->dkim_key is set.  Refuses (-1 and
+ * a message in err) names or addresses with characters that do not
+ * belong in a header, dates not in the form above, an empty report, a
+ * failed signature.  0 with *out malloc'ed (NUL-terminated; the caller
+ * frees) and *outlen its length.
+ */
+int tlsrpt_mail_build(const struct tlsrpt_mail_info *mi,
+    const unsigned char *gz, size_t gzlen, char **out, size_t *outlen,
+    char *err, size_t errlen);
+/* The attachment's name (RFC 8460 5.1):
+ * "<submitter>!<policy-domain>!<begin>!<end>.json.gz".  0 or -1. */
+int tlsrpt_mail_filename(const struct tlsrpt_mail_info *mi, char *out,
+    size_t outlen);
+/*
+ * Read a PEM private key for DKIM: RSA of at least 1024 bits (Ed25519
+ * is refused, see tlsrpt_dkim.c).  NULL and a message on failure; the
+ * caller frees the key (EVP_PKEY_free).
+ */
+EVP_PKEY *tlsrpt_dkim_key_load(const char *path, char *err, size_t errlen);
+/*
+ * Sign the message msg (len bytes, CRLF, headers then body) for domain
+ * and selector, relaxed/relaxed.  0 with *sig the malloc'ed
+ * "DKIM-Signature: ..." field (folded, CRLF) to put in front of the
+ * message; -1 and a message in err.
+ */
+int tlsrpt_dkim_sign(const char *msg, size_t len, const char *domain,
+    const char *selector, EVP_PKEY *key, char **sig, size_t *siglen,
+    char *err, size_t errlen);
 
 #endif
