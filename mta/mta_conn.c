@@ -337,6 +337,20 @@ mta_conn_tls_summary(const struct mta_conn *c, char *out, size_t outlen)
 		tls_io_summary(c->tls, out, outlen);
 }
 
+int
+mta_conn_local_addr(const struct mta_conn *c, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	int len = (int)sizeof(ss);
+
+	out[0] = '\0';
+	if (c == NULL || uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss,
+	    &len) < 0)
+		return -1;
+	mta_addr_string(&ss, out, outlen);
+	return out[0] != '\0' ? 0 : -1;
+}
+
 void
 mta_conn_peer_info(const struct mta_conn *c, struct tls_peer_info *info)
 {

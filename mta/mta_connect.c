@@ -178,6 +178,7 @@ mta_connect(struct mta_session *s)
 	memset(&s->ehlo, 0, sizeof(s->ehlo));
 	mta_reply_reset(&s->reply);
 	s->connected = 0;
+	s->local_ip[0] = '\0';
 	s->starttls_refused = 0;
 	s->authed = 0;
 	s->need_rset = 0;
@@ -206,6 +207,8 @@ mta_session_on_connect(struct mta_session *s, int status)
 		return;
 	}
 	s->connected = 1;
+	/* TLS-RPT sending-mta-ip (RFC 8460 4.4): known only once connected */
+	(void)mta_conn_local_addr(s->conn, s->local_ip, sizeof(s->local_ip));
 	mta_set_state(s, MTA_ST_GREETING);
 }
 

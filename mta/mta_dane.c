@@ -259,6 +259,7 @@ mta_tls_report(struct mta_session *s, enum tls_report_type t, const char *why)
 		e = &s->route.e[s->route_pos];
 		mta_addr_string(&e->addr, ip, sizeof(ip));
 		r.receiving_ip = ip;
+		r.sending_ip = s->local_ip[0] ? s->local_ip : NULL;
 	}
 	r.result = t;
 	r.additional = why;

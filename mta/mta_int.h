@@ -400,6 +400,7 @@ struct mta_session {
 	/* the connection */
 	struct mta_conn    *conn;
 	int                 connected;		/* TCP up on this address */
+	char                local_ip[64];	/* our end of it; "" unknown */
 	struct mta_reply    reply;
 	struct mta_ehlo     ehlo;
 	int                 starttls_refused;
@@ -546,6 +547,8 @@ int mta_conn_start_tls(struct mta_conn *c, SSL_CTX *ctx,
 void mta_conn_tls_summary(const struct mta_conn *c, char *out,
     size_t outlen);
 int mta_conn_tls_active(const struct mta_conn *c);
+/* Our address on the connection, numeric ("" and -1 when unknown). */
+int mta_conn_local_addr(const struct mta_conn *c, char *out, size_t outlen);
 void mta_conn_peer_info(const struct mta_conn *c, struct tls_peer_info *info);
 /* (Re)arm the session timer; 0 ms disarms. */
 void mta_conn_timer(struct mta_conn *c, uint64_t ms);

@@ -129,7 +129,8 @@ mta_sts_lines(const struct sts_policy *p, char lines[][MTA_STS_LINE_MAX])
 
 static void
 mta_sts_record(const char *domain, const struct sts_policy *p,
-    const char *mx, const char *ip, enum tls_report_type t, const char *why)
+    const char *mx, const char *ip, const char *local, enum tls_report_type t,
+    const char *why)
 {
 	char lines[MTA_STS_LINES_MAX][MTA_STS_LINE_MAX];
 	const char *strs[MTA_STS_LINES_MAX];
@@ -145,6 +146,7 @@ mta_sts_record(const char *domain, const struct sts_policy *p,
 	r.npolicy_strings = n;
 	r.mx_host = mx;
 	r.receiving_ip = ip;
+	r.sending_ip = local;
 	r.result = t;
 	r.additional = why;
 	tls_report_record(&r);
@@ -156,7 +158,7 @@ mta_sts_report(struct mta_session *s, enum tls_report_type t, const char *why)
 {
 	const struct mta_sts_dest *ds = s->dest->sts;
 	char ip[64];
-	const char *ipp = NULL;
+	const char *ipp = NULL, *local = NULL;
 
 	if (s->tls_reported)
 		return;
@@ -164,9 +166,10 @@ mta_sts_report(struct mta_session *s, enum tls_report_type t, const char *why)
 	if (s->connected && s->route_pos < s->route.n) {
 		mta_addr_string(&s->route.e[s->route_pos].addr, ip, sizeof(ip));
 		ipp = ip;
+		local = s->local_ip[0] ? s->local_ip : NULL;
 	}
-	mta_sts_record(s->nexthop, ds ? ds->policy : NULL, s->host, ipp, t,
-	    why);
+	mta_sts_record(s->nexthop, ds ? ds->policy : NULL, s->host, ipp, local,
+	    t, why);
 }
 
 /* ---- the destination's lookup ------------------------------------------- */
@@ -298,7 +301,8 @@ mta_sts_on_fetch(void *arg, const struct sts_fetch_result *r)
 	log_warn("mta: MTA-STS policy fetch for %s failed (%s): %s",
 	    ds->domain, sts_failure_name(r->failure), r->reason);
 	mta_sts_record(ds->domain, ds->cached ? ds->cached->policy : NULL,
-	    NULL, NULL, mta_sts_fetch_report_type(r->failure), r->reason);
+	    NULL, NULL, NULL, mta_sts_fetch_report_type(r->failure),
+	    r->reason);
 	if (ds->cached != NULL && th->sts_cache != NULL) {
 		th->sts_pending++;
 		sts_cache_note_failure(th->sts_cache, th->chan, ds->domain,

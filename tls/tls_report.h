@@ -55,6 +55,8 @@ struct tls_report_result {
 	size_t      npolicy_strings;
 	const char *mx_host;		/* receiving-mx-hostname */
 	const char *receiving_ip;	/* NULL when no connection was made */
+	const char *sending_ip;		/* our end of that connection
+					 * (sending-mta-ip); NULL: none */
 	enum tls_report_type result;
 	const char *additional;		/* additional-information / reason */
 };

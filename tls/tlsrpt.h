@@ -63,7 +63,8 @@ void tlsrpt_store_close(tlsrpt_store *s);
 
 /*
  * Append one result, observed at wall time now (seconds), to the batch.
- * sending_ip may be NULL.  Copies what it keeps; never blocks on sqlite.
+ * sending_ip overrides r->sending_ip when not NULL.  Copies what it
+ * keeps; never blocks on sqlite.
  */
 void tlsrpt_store_add(tlsrpt_store *s, const struct tls_report_result *r,
     const char *sending_ip, int64_t now);

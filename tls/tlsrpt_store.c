@@ -872,7 +872,8 @@ void
 tlsrpt_store_add(tlsrpt_store *s, const struct tls_report_result *r,
     const char *sending_ip, int64_t now)
 {
-	store_append(s, rec_make(r, sending_ip, now));
+	store_append(s, rec_make(r, sending_ip ? sending_ip : r->sending_ip,
+	    now));
 }
 
 int
@@ -883,7 +884,7 @@ tlsrpt_store_add_active(const struct tls_report_result *r)
 
 	if (atomic_load(&active_store) == NULL)
 		return 0;
-	rec = rec_make(r, NULL, util_wall_time());
+	rec = rec_make(r, r->sending_ip, util_wall_time());
 	uv_mutex_lock(&active_lock);
 	s = atomic_load(&active_store);
 	if (s != NULL)

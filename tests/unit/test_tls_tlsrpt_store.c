@@ -442,6 +442,78 @@ test_retention(void **state)
 	assert_string_equal(day, "2024-05-01");
 }
 
+/* sending-mta-ip comes with the result (struct tls_report_result) on
+ * the delivery path; an explicit tlsrpt_store_add() argument wins. */
+static void
+ip_cb(void *arg, const struct tlsrpt_failure_row *f)
+{
+	struct dynbuf *b = arg;
+
+	assert_int_equal(dynbuf_addf(b, "%s|%s|%llu;", f->sending_ip,
+	    f->receiving_ip, (unsigned long long)f->count), 0);
+}
+
+static void
+ip_policy_cb(void *arg, const struct tlsrpt_policy_row *p)
+{
+	void **a = arg;
+
+	assert_int_equal(tlsrpt_db_failures(a[0], p, ip_cb, a[1]), 0);
+}
+
+static void
+test_sending_ip(void **state)
+{
+	struct tmp *t = *state;
+	struct tls_report_result r;
+	char err[256], day[TLSRPT_DAY_LEN];
+	struct dynbuf b;
+	tlsrpt_store *s;
+	tlsrpt_db *db;
+	void *a[2];
+	int64_t before = util_wall_time();
+
+	s = tlsrpt_store_open(t->path, 20, 1000, 0, 1, err, sizeof(err));
+	assert_non_null(s);
+	memset(&r, 0, sizeof(r));
+	r.policy_domain = "ip.test";
+	r.policy_type = TLS_REPORT_POLICY_NONE;
+	r.mx_host = "mx.ip.test";
+	r.result = TLS_REPORT_STARTTLS_NOT_SUPPORTED;
+	r.receiving_ip = "192.0.2.5";
+	r.sending_ip = "198.51.100.9";
+	tls_report_record(&r);
+	tls_report_record(&r);
+	/* no connection, no addresses */
+	r.receiving_ip = NULL;
+	r.sending_ip = NULL;
+	tls_report_record(&r);
+	/* the explicit argument wins over the field */
+	r.receiving_ip = "192.0.2.6";
+	r.sending_ip = "198.51.100.9";
+	tlsrpt_store_add(s, &r, "2001:db8::7", before);
+	tlsrpt_store_close(s);
+
+	db = tlsrpt_db_open(t->path, 1, err, sizeof(err));
+	assert_non_null(db);
+	dynbuf_init(&b, 4096);
+	a[0] = db;
+	a[1] = &b;
+	tlsrpt_day(before, day);
+	assert_int_equal(tlsrpt_db_policies(db, day, "ip.test", ip_policy_cb,
+	    a), 0);
+	if (b.len == 0) {		/* crossed midnight UTC */
+		tlsrpt_day(util_wall_time(), day);
+		tlsrpt_db_policies(db, day, "ip.test", ip_policy_cb, a);
+	}
+	assert_non_null(b.p);
+	assert_non_null(strstr(b.p, "198.51.100.9|192.0.2.5|2;"));
+	assert_non_null(strstr(b.p, "||1;"));
+	assert_non_null(strstr(b.p, "2001:db8::7|192.0.2.6|1;"));
+	dynbuf_free(&b);
+	tlsrpt_db_close(db);
+}
+
 #define now_ns()	clock_ns(CLOCK_MONOTONIC)
 #define cpu_ns()	clock_ns(CLOCK_THREAD_CPUTIME_ID)
 
@@ -532,6 +604,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_active_threads, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_retention, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_sending_ip, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_bench, setup, teardown),
 	};
