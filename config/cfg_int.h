@@ -163,6 +163,18 @@ void cfg_key_complain(const struct cfg_key *k, const char *value, char *out,
 /* Fill the defaults that need no environment (all but paths relative to
  * the config file and myhostname). */
 void cfg_set_defaults(struct sealpost_config *cfg);
+/* Lines (0: not set) of the keys cfg_tlsrpt_finish may complain about. */
+struct cfg_tlsrpt_lines {
+	unsigned dkim_key, dkim_selector, send_delay, send_window;
+};
+/*
+ * After the parse, with myhostname known: fill the tlsrpt_* defaults that
+ * derive from it and check the keys against each other (cfg_tlsrpt.c).
+ * 0, or -1 with the line to blame in *line and a message.
+ */
+int cfg_tlsrpt_finish(struct sealpost_config *cfg,
+    const struct cfg_tlsrpt_lines *l, unsigned *line, char *msg,
+    size_t msglen);
 /* gethostname(), fully qualified through getaddrinfo() if possible;
  * malloc'ed, or NULL if no usable name. */
 char *cfg_default_hostname(void);

@@ -92,11 +92,32 @@ const struct cfg_key cfg_keys[] = {
 	{ NULL, "sts_fetch_timeout", CFG_K_SECS, OFF(sts_fetch_timeout),
 	  1, 600 },
 	{ NULL, "mta_sts", CFG_K_BOOL, OFF(mta_sts), 0, 0 },
+	{ NULL, "sts_refresh_interval", CFG_K_SECS,
+	  OFF(sts_refresh_interval), 1, 86400 },
 
 	/* SMTP TLS Reporting (RFC 8460; docs/tlsrpt.md) */
 	{ NULL, "tlsrpt_enable", CFG_K_BOOL, OFF(tlsrpt_enable), 0, 0 },
 	{ NULL, "tlsrpt_retention_days", CFG_K_UINT,
 	  OFF(tlsrpt_retention_days), 1, 3650 },
+	{ NULL, "tlsrpt_reports", CFG_K_BOOL, OFF(tlsrpt_reports), 0, 0 },
+	{ NULL, "tlsrpt_organization", CFG_K_TEXT, OFF(tlsrpt_organization),
+	  0, 0 },
+	{ NULL, "tlsrpt_contact", CFG_K_TEXT, OFF(tlsrpt_contact), 0, 0 },
+	{ NULL, "tlsrpt_submitter", CFG_K_HOSTNAME, OFF(tlsrpt_submitter),
+	  0, 0 },
+	{ NULL, "tlsrpt_sender", CFG_K_ADDRESS, OFF(tlsrpt_sender), 0, 0 },
+	{ NULL, "tlsrpt_dkim_key", CFG_K_PATH, OFF(tlsrpt_dkim_key), 0, 0 },
+	/* a selector is one or more DNS labels (RFC 6376 3.1) */
+	{ NULL, "tlsrpt_dkim_selector", CFG_K_HOSTNAME,
+	  OFF(tlsrpt_dkim_selector), 0, 0 },
+	{ NULL, "tlsrpt_dkim_domain", CFG_K_HOSTNAME, OFF(tlsrpt_dkim_domain),
+	  0, 0 },
+	/* both within the day after the one reported (RFC 8460 4.1 asks for
+	 * reports spread out, not all at 00:00 UTC) */
+	{ NULL, "tlsrpt_send_delay", CFG_K_SECS, OFF(tlsrpt_send_delay),
+	  0, DAY - 1 },
+	{ NULL, "tlsrpt_send_window", CFG_K_SECS, OFF(tlsrpt_send_window),
+	  0, DAY - 1 },
 
 	/* the SMTP listener: docs/smtpd-contract.md */
 	{ "listen", "address", CFG_K_LISTEN_ADDR, 0, 0, 0 },
@@ -401,8 +422,12 @@ cfg_set_defaults(struct sealpost_config *cfg)
 	cfg->dane = 1;
 	cfg->sts_fetch_timeout = 60;
 	cfg->mta_sts = 1;
+	cfg->sts_refresh_interval = 3600;
 	cfg->tlsrpt_enable = 1;
 	cfg->tlsrpt_retention_days = 30;
+	cfg->tlsrpt_reports = 1;
+	cfg->tlsrpt_send_delay = 3600;
+	cfg->tlsrpt_send_window = 4 * 3600;
 	cfg->smtpd.sasl_enable = -1;	/* decided after the parse */
 	cfg->smtpd.recipient_limit = 1000;
 	cfg->smtpd.header_size_limit = 1024 * 1024;
@@ -463,5 +488,12 @@ cfg_free(struct sealpost_config *cfg)
 		    cfg->tls_policies[i].nmatch);
 	}
 	free(cfg->tls_policies);
+	free(cfg->tlsrpt_organization);
+	free(cfg->tlsrpt_contact);
+	free(cfg->tlsrpt_submitter);
+	free(cfg->tlsrpt_sender);
+	free(cfg->tlsrpt_dkim_key);
+	free(cfg->tlsrpt_dkim_selector);
+	free(cfg->tlsrpt_dkim_domain);
 	free(cfg);
 }

@@ -579,6 +579,22 @@ cfg_parse_into(struct cfg_ctx *ctx, char *src, size_t len)
 		    "gethostname(); set myhostname");
 		rc = -1;
 	}
+	if (rc == 0) {
+		struct cfg_tlsrpt_lines l = {
+			cfg_key_line(ctx, NULL, "tlsrpt_dkim_key"),
+			cfg_key_line(ctx, NULL, "tlsrpt_dkim_selector"),
+			cfg_key_line(ctx, NULL, "tlsrpt_send_delay"),
+			cfg_key_line(ctx, NULL, "tlsrpt_send_window")
+		};
+		char msg[256];
+		unsigned line;
+
+		if (cfg_tlsrpt_finish(ctx->cfg, &l, &line, msg,
+		    sizeof(msg)) < 0) {
+			cfg_fail(ctx, line, "%s", msg);
+			rc = -1;
+		}
+	}
 	return rc;
 }
 

@@ -194,10 +194,23 @@ struct sealpost_config {
 	/* MTA-STS (RFC 8461, docs/mta-sts.md) */
 	unsigned sts_fetch_timeout;	/* seconds for one policy fetch: 60 */
 	int   mta_sts;			/* enforce MTA-STS policies: yes */
+	unsigned sts_refresh_interval;	/* seconds between proactive policy
+					 * refresh rounds (RFC 8461 5.1): 3600 */
 
 	/* SMTP TLS Reporting (RFC 8460, docs/tlsrpt.md) */
 	int   tlsrpt_enable;		/* record TLS results: yes */
 	unsigned tlsrpt_retention_days;	/* days of results kept: 30 */
+	/* the daily sender (docs/tlsrpt.md "Sending") */
+	int   tlsrpt_reports;		/* send reports: yes (needs tlsrpt_enable) */
+	char *tlsrpt_organization;	/* organization-name: the submitter */
+	char *tlsrpt_contact;		/* contact-info: mailto:postmaster@submitter */
+	char *tlsrpt_submitter;		/* report-id domain: myhostname's domain */
+	char *tlsrpt_sender;		/* envelope and From: tlsrpt-noreply@submitter */
+	char *tlsrpt_dkim_key;		/* PEM private key; NULL: unsigned */
+	char *tlsrpt_dkim_selector;	/* needed with a key */
+	char *tlsrpt_dkim_domain;	/* d=: the submitter */
+	unsigned tlsrpt_send_delay;	/* seconds after 00:00 UTC: 1h */
+	unsigned tlsrpt_send_window;	/* random spread after the delay: 4h */
 };
 
 /*
