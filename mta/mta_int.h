@@ -43,6 +43,10 @@
 #define MTA_REPLY_TEXT_MAX	(MTA_REPLY_LINES_MAX * 128)
 /* Addresses tried per delivery attempt (Postfix smtp_mx_address_limit). */
 #define MTA_ADDRESS_LIMIT	5
+/* Addresses a route keeps in walk order: the MTA_ADDRESS_LIMIT walked,
+ * and behind them the ones that move up when MTA-STS (enforce) drops a
+ * host outside the policy's mx patterns, which must not take a place. */
+#define MTA_ROUTE_MAX		32
 /* RFC 5321 4.5.3.1.6: 1000 octets per text line including CRLF. */
 #define MTA_LINE_LIMIT		998
 /* Body bytes encoded per write, and the write queue high-water mark. */
@@ -175,11 +179,13 @@ struct mta_route_host {
 };
 
 struct mta_route {
-	size_t                 n;
-	struct mta_route_entry e[MTA_ADDRESS_LIMIT];
+	size_t                 n;		/* walked: min(nall, limit) */
+	struct mta_route_entry e[MTA_ROUTE_MAX];
+	size_t                 nall;		/* e[n..nall): in reserve */
+	size_t                 limit;		/* <= MTA_ADDRESS_LIMIT */
 	/* hosts the entries belong to, in walk order */
 	size_t                 nhosts;
-	struct mta_route_host  hosts[MTA_ADDRESS_LIMIT];
+	struct mta_route_host  hosts[MTA_ROUTE_MAX];
 	/* of the MX RRset after the domain's own CNAMEs (implicit MX and
 	 * relay hosts: of the name's address records) */
 	enum res_security      mx_security;
@@ -188,10 +194,17 @@ struct mta_route {
 	char                   error[RES_NAME_MAX + 64];
 };
 
-/* Hosts in order, each host's addresses in order, at most limit
- * (<= MTA_ADDRESS_LIMIT) entries.  Pure. */
+/* Hosts in order, each host's addresses in order: n = at most limit
+ * (<= MTA_ADDRESS_LIMIT) entries to walk, up to MTA_ROUTE_MAX kept in
+ * all.  Pure. */
 void mta_route_build(const struct res_mx_result *res, size_t limit,
     struct mta_route *out);
+/* Drop the host of e[pos] (its entries from pos on) from the walk: the
+ * entries behind move up, and the reserve fills the walk up to the limit
+ * again.  For hosts a policy excludes before any connection (MTA-STS
+ * enforce, RFC 8461 4.1), which must not count against the limit.
+ * Returns how many entries went.  Pure. */
+size_t mta_route_drop_host(struct mta_route *rt, size_t pos);
 /* "[192.0.2.1]" / "[2001:db8::1]" literal (brackets, "ipv6:" optional)
  * to an address with port; 0 or -1 when host is not a literal. */
 int mta_route_literal(const char *host, uint16_t port,

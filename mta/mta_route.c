@@ -6,7 +6,10 @@
  * sorted them and shuffled equal preferences), and each host's addresses
  * in turn.  Like Postfix's smtp_mx_address_limit we stop after
  * MTA_ADDRESS_LIMIT addresses in one attempt: a domain with dozens of
- * dead MX addresses must not hold a session for an hour.
+ * dead MX addresses must not hold a session for an hour.  Hosts a policy
+ * rules out without connecting (MTA-STS enforce: not in the mx patterns)
+ * do not count: mta_route_drop_host() takes them out of the walk and the
+ * next addresses, kept in reserve up to MTA_ROUTE_MAX, move up.
  *
  * The TLS policy is decided here, before connecting, per host:
  *  - the relayhost with SASL credentials: verify (chain to the CA file
@@ -37,6 +40,7 @@ mta_route_build(const struct res_mx_result *res, size_t limit,
 	out->mx_security = res->mx_security;
 	if (limit > MTA_ADDRESS_LIMIT)
 		limit = MTA_ADDRESS_LIMIT;
+	out->limit = limit;
 	for (h = 0; h < res->nhosts && h < RES_MX_HOSTS_MAX; h++) {
 		const struct res_mx_host *host = &res->hosts[h];
 
@@ -54,10 +58,10 @@ mta_route_build(const struct res_mx_result *res, size_t limit,
 		for (a = 0; a < host->naddr && a < RES_ADDRS_MAX; a++) {
 			struct mta_route_host *rh;
 
-			if (out->n >= limit)
-				return;
+			if (out->nall >= MTA_ROUTE_MAX)
+				goto full;
 			if (a == 0) {
-				/* n < limit <= MTA_ADDRESS_LIMIT: room */
+				/* nhosts <= nall < MTA_ROUTE_MAX: room */
 				rh = &out->hosts[out->nhosts++];
 				snprintf(rh->name, sizeof(rh->name), "%s",
 				    host->name);
@@ -66,13 +70,32 @@ mta_route_build(const struct res_mx_result *res, size_t limit,
 				rh->alias = host->alias;
 				rh->addr_security = host->addr_security;
 			}
-			snprintf(out->e[out->n].host, sizeof(out->e[0].host),
+			snprintf(out->e[out->nall].host, sizeof(out->e[0].host),
 			    "%s", host->name);
-			out->e[out->n].addr = host->addr[a];
-			out->e[out->n].hidx = out->nhosts - 1;
-			out->n++;
+			out->e[out->nall].addr = host->addr[a];
+			out->e[out->nall].hidx = out->nhosts - 1;
+			out->nall++;
 		}
 	}
+full:
+	out->n = out->nall < limit ? out->nall : limit;
+}
+
+size_t
+mta_route_drop_host(struct mta_route *rt, size_t pos)
+{
+	size_t hidx, end;
+
+	if (pos >= rt->nall)
+		return 0;
+	hidx = rt->e[pos].hidx;
+	/* a host's entries are contiguous in walk order */
+	for (end = pos; end < rt->nall && rt->e[end].hidx == hidx; end++)
+		;
+	memmove(&rt->e[pos], &rt->e[end], (rt->nall - end) * sizeof(rt->e[0]));
+	rt->nall -= end - pos;
+	rt->n = rt->nall < rt->limit ? rt->nall : rt->limit;
+	return end - pos;
 }
 
 int

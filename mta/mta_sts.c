@@ -446,21 +446,20 @@ mta_sts_policy(struct mta_session *s)
 	mta_sts_lookup(ds);	/* may finish (and resume us) at once */
 }
 
-/* Enforce: this host is not in the policy.  Next host, or defer. */
+/* Enforce: this host is not in the policy.  It is no candidate (RFC
+ * 8461 4.1), so it leaves the walk without taking a place under
+ * MTA_ADDRESS_LIMIT; the next host, or defer. */
 static void
 mta_sts_skip_host(struct mta_session *s)
 {
-	size_t hidx = s->route.e[s->route_pos].hidx;
 	char text[MTA_TEXT_MAX];
 
 	log_info("%s: MTA-STS policy for %s: skipping %s, it matches no mx "
 	    "pattern", mta_sts_qid(s), s->nexthop, s->host);
-	while (s->route_pos + 1 < s->route.n &&
-	    s->route.e[s->route_pos + 1].hidx == hidx)
-		s->route_pos++;
+	(void)mta_route_drop_host(&s->route, s->route_pos);
 	s->policy_hidx = (size_t)-1;
-	if (s->route_pos + 1 < s->route.n && !s->th->stopping) {
-		s->route_pos++;
+	s->sts_hidx1 = 0;
+	if (s->route_pos < s->route.n && !s->th->stopping) {
 		mta_set_state(s, MTA_ST_CONNECT);
 		return;
 	}

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <cmocka.h>
 
 #include <openssl/evp.h>
@@ -115,6 +117,126 @@ test_fetch_types(void **state)
 	    TLS_REPORT_STS_WEBPKI_INVALID);
 	assert_int_equal(mta_sts_fetch_report_type(STS_FAIL_INVALID),
 	    TLS_REPORT_STS_POLICY_INVALID);
+}
+
+/* ---- the address limit under enforce ------------------------------------ */
+
+/*
+ * Walk a route as the session does under an enforce policy: a host
+ * outside the mx patterns is dropped (mta_sts_skip_host), any other
+ * address is "tried".  Returns the addresses tried, names in tried[].
+ */
+static size_t
+walk_enforce(struct mta_route *rt, const struct sts_policy *p,
+    char tried[][RES_NAME_MAX], size_t max)
+{
+	size_t pos = 0, n = 0;
+
+	while (pos < rt->n && n < MTA_ADDRESS_LIMIT) {
+		if (!sts_policy_mx_match(p, rt->e[pos].host)) {
+			assert_true(mta_route_drop_host(rt, pos) > 0);
+			continue;
+		}
+		if (n < max)
+			snprintf(tried[n], RES_NAME_MAX, "%s", rt->e[pos].host);
+		n++;
+		pos++;
+	}
+	return n;
+}
+
+static void
+add_host(struct res_mx_result *res, const char *name, size_t naddr,
+    unsigned net)
+{
+	struct res_mx_host *h = &res->hosts[res->nhosts++];
+	size_t i;
+
+	snprintf(h->name, sizeof(h->name), "%s", name);
+	h->rcode = RES_OK;
+	h->naddr = naddr;
+	for (i = 0; i < naddr; i++) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&h->addr[i];
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(25);
+		sin->sin_addr.s_addr = htonl((192u << 24) | (net << 8) |
+		    (unsigned)(i + 1));
+	}
+}
+
+static void
+test_route_limit_enforce(void **state)
+{
+	static const char body[] = "version: STSv1\nmode: enforce\n"
+	    "mx: good.example\nmx: *.ok.example\nmax_age: 86400\n";
+	struct res_mx_result *res = calloc(1, sizeof(*res));
+	struct mta_route *rt = calloc(1, sizeof(*rt));
+	char tried[MTA_ADDRESS_LIMIT][RES_NAME_MAX], name[64];
+	struct sts_policy *p;
+	size_t i, n;
+
+	(void)state;
+	assert_int_equal(sts_policy_parse(body, sizeof(body) - 1, &p, NULL,
+	    0), 0);
+
+	/* eight hosts outside the policy, two addresses each, ahead of
+	 * the two that match: 16 addresses before the first candidate */
+	res->rcode = RES_OK;
+	for (i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "bad%zu.example", i);
+		add_host(res, name, 2, (unsigned)i);
+	}
+	add_host(res, "good.example", 1, 100);
+	add_host(res, "mx.ok.example", 3, 101);
+	mta_route_build(res, MTA_ADDRESS_LIMIT, rt);
+	assert_int_equal(rt->n, MTA_ADDRESS_LIMIT);
+	assert_int_equal(rt->nall, 20);
+	n = walk_enforce(rt, p, tried, MTA_ADDRESS_LIMIT);
+	/* every candidate address, up to the limit, and nothing else */
+	assert_int_equal(n, 4);
+	assert_string_equal(tried[0], "good.example");
+	for (i = 1; i < 4; i++)
+		assert_string_equal(tried[i], "mx.ok.example");
+
+	/* the limit still holds for candidates: 3 hosts x 3 matching */
+	memset(res, 0, sizeof(*res));
+	res->rcode = RES_OK;
+	add_host(res, "bad.example", 4, 1);
+	add_host(res, "a.ok.example", 3, 2);
+	add_host(res, "b.ok.example", 3, 3);
+	mta_route_build(res, MTA_ADDRESS_LIMIT, rt);
+	n = walk_enforce(rt, p, tried, MTA_ADDRESS_LIMIT);
+	assert_int_equal(n, MTA_ADDRESS_LIMIT);
+	assert_string_equal(tried[0], "a.ok.example");
+	assert_string_equal(tried[4], "b.ok.example");
+
+	/* no host matches: the walk ends empty, nothing tried */
+	memset(res, 0, sizeof(*res));
+	res->rcode = RES_OK;
+	add_host(res, "bad1.example", 1, 1);
+	add_host(res, "bad2.example", 2, 2);
+	mta_route_build(res, MTA_ADDRESS_LIMIT, rt);
+	assert_int_equal(walk_enforce(rt, p, tried, MTA_ADDRESS_LIMIT), 0);
+	assert_int_equal(rt->n, 0);
+	assert_int_equal(rt->nall, 0);
+
+	/* without dropping, the limit is the same as before */
+	memset(res, 0, sizeof(*res));
+	res->rcode = RES_OK;
+	for (i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "h%zu.example", i);
+		add_host(res, name, 2, (unsigned)i);
+	}
+	mta_route_build(res, MTA_ADDRESS_LIMIT, rt);
+	assert_int_equal(rt->n, MTA_ADDRESS_LIMIT);
+	assert_int_equal(rt->nall, MTA_ROUTE_MAX);
+	assert_true(rt->nhosts <= MTA_ROUTE_MAX);
+	assert_int_equal(mta_route_drop_host(rt, rt->nall), 0);
+
+	sts_policy_free(p);
+	free(rt);
+	free(res);
 }
 
 /* Connection reuse compares the whole policy, MTA-STS included. */
@@ -413,6 +535,7 @@ main(void)
 		cmocka_unit_test(test_field),
 		cmocka_unit_test(test_fetch_types),
 		cmocka_unit_test(test_policy_equal),
+		cmocka_unit_test(test_route_limit_enforce),
 		cmocka_unit_test(test_handshakes),
 	};
 
