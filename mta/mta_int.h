@@ -307,6 +307,7 @@ struct mta_thread {
 	sts_fetcher       *sts_fetcher;
 	sts_cache         *sts_cache;
 	unsigned           sts_pending;
+	struct mta_sts_refresh *sts_refresh;	/* thread 0 only; NULL none */
 };
 
 /* Pool-wide read-only settings threads need. */
@@ -496,6 +497,17 @@ int mta_sts_session_current(const struct mta_session *s);
 void mta_sts_dest_free(struct mta_dest *d);
 /* TLS-RPT (RFC 8460 4.3.2.3) type for a policy fetch failure class. */
 enum tls_report_type mta_sts_fetch_report_type(enum sts_failure f);
+
+/* mta_sts_refresh.c */
+struct mta_sts_refresh;
+/* Proactive policy refresh (RFC 8461 5.1) on th's loop, every
+ * cfg->sts_refresh_interval; NULL when th has no cache or fetcher.  Call
+ * before the thread runs. */
+struct mta_sts_refresh *mta_sts_refresh_start(struct mta_thread *th);
+/* The thread stops: close the timer, cancel lookups and fetches.  The
+ * refresher frees itself once the cache answers owed to it came (they
+ * count in th->sts_pending).  NULL ok. */
+void mta_sts_refresh_stop(struct mta_sts_refresh *r);
 
 /* mta_connect.c */
 void mta_resolve(struct mta_session *s);

@@ -5,7 +5,8 @@
  * policy fetcher (curl multi on its loop) and a util_chan through which
  * jobs and MTA-STS cache answers arrive.  Shared: the read-only
  * configuration and the MTA-STS cache thread (spool/sts.db, opened once
- * here; sqlite never runs on a delivery loop).  A job goes to the thread chosen by a hash
+ * here; sqlite never runs on a delivery loop).  Thread 0 also runs the
+ * proactive MTA-STS refresh (mta_sts_refresh.c).  A job goes to the thread chosen by a hash
  * of its destination - the recipient domain, or the single "[relay]"
  * destination with a relayhost - so connection reuse and the DNS cache
  * work per destination.
@@ -316,6 +317,8 @@ mta_thread_stop(void *arg)
 		}
 	}
 	free(all);
+	mta_sts_refresh_stop(th->sts_refresh);
+	th->sts_refresh = NULL;
 	mta_session_shutdown_all(th, 0);
 	th->grace_on = 1;
 	uv_timer_start(&th->grace, mta_thread_grace_over,
@@ -515,6 +518,9 @@ mta_pool_create(const struct sealpost_config *cfg, unsigned nthreads,
 		}
 	}
 	p->n = nthreads;
+	/* RFC 8461 5.1: one thread keeps the policies of mailed domains
+	 * fresh; its fetches share that thread's fetcher */
+	p->th[0].sts_refresh = mta_sts_refresh_start(&p->th[0]);
 	for (i = 0; i < nthreads; i++) {
 		if ((rc = uv_thread_create(&p->th[i].tid, mta_thread_main,
 		    &p->th[i])) != 0)

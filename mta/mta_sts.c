@@ -35,10 +35,10 @@
  * MTA_STS_REUSE_MS, the session takes no new job and a fresh session
  * looks the policy up again.
  *
- * XXX proactive refresh (RFC 8461 5.1, sts_cache_due) is not scheduled
- * yet: policies are refreshed when mail for the domain needs them.
- * XXX in enforce mode, hosts outside the mx patterns still count against
- * MTA_ADDRESS_LIMIT in the route (they are skipped without connecting).
+ * Hosts outside an enforce policy's mx patterns leave the route before
+ * the address limit applies (mta_route_drop_host), so many such hosts
+ * ahead of a matching one do not keep mail from it.  Policies of mailed
+ * domains are refreshed off the delivery path by mta_sts_refresh.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +292,10 @@ mta_sts_on_fetch(void *arg, const struct sts_fetch_result *r)
 			th->sts_pending++;
 			sts_cache_put(th->sts_cache, th->chan, ds->domain,
 			    ds->txtres.id, r->body, r->body_len,
+			    util_wall_time(), mta_sts_cache_done, th);
+			/* a delivery wants it: mailed, so refreshed (5.1) */
+			th->sts_pending++;
+			sts_cache_touch(th->sts_cache, th->chan, ds->domain,
 			    util_wall_time(), mta_sts_cache_done, th);
 		}
 		mta_sts_finish(ds, p, ds->txtres.id, "fetched");

@@ -14,8 +14,8 @@
  * Everything a policy host or DNS says is hostile: every parser here is a
  * bounded, pure function with a unit test table and a fuzz target.
  * Enforcement in the delivery agent (MX filtering, verify level with the
- * MX name) builds on this module and is not part of it yet; see
- * docs/mta-sts.md.
+ * MX name) and the proactive refresh build on this module in mta/
+ * (mta_sts.c, mta_sts_refresh.c); see docs/mta-sts.md.
  */
 #ifndef SEALPOST_STS_H
 #define SEALPOST_STS_H
@@ -277,6 +277,15 @@ struct sts_cache_entry {
 void sts_cache_entry_free(struct sts_cache_entry *e);	/* NULL ok */
 /* 1 if e is a policy still in force at now (expires_at > now). */
 int sts_cache_entry_valid(const struct sts_cache_entry *e, int64_t now);
+/*
+ * 1 if a proactive refresh (RFC 8461 5.1) should fetch e again although
+ * its TXT id is unchanged: it expires before now + ahead, or it is in the
+ * second half of its max_age (so a host that cannot be reached has half
+ * a max_age of tries before the policy lapses).  The same rule as
+ * sts_db_due's.  NULL or no policy: 1.
+ */
+int sts_cache_entry_expiring(const struct sts_cache_entry *e, int64_t now,
+    int64_t ahead);
 
 /*
  * The cache rules of RFC 8461 5.1 and our issue, as a pure function of
@@ -314,7 +323,9 @@ int sts_db_get(sts_db *db, const char *domain, struct sts_cache_entry **out);
 /*
  * Store a freshly fetched policy body for domain with the TXT id it was
  * fetched under: fetched_at = checked_at = now, expires_at = now +
- * max_age, last_error cleared, last_used kept.  The body is parsed again
+ * max_age, last_error cleared, last_used kept.  Also when id and body
+ * are the ones cached: a successful refetch extends the policy's life
+ * (RFC 8461 5.1).  The body is parsed again
  * here; -1 if it does not parse, or on a database error.
  */
 int sts_db_put(sts_db *db, const char *domain, const char *id,
@@ -323,6 +334,10 @@ int sts_db_put(sts_db *db, const char *domain, const char *id,
  * 0 (also when the domain is not cached) or -1. */
 int sts_db_note_failure(sts_db *db, const char *domain, int64_t now,
     const char *reason);
+/* A refresh found the TXT id unchanged and the policy not yet due for
+ * a fetch: checked_at = now, last_error cleared.  0 (also when the
+ * domain is not cached) or -1. */
+int sts_db_note_checked(sts_db *db, const char *domain, int64_t now);
 /* Mark domain used by a delivery at now.  0 or -1. */
 int sts_db_touch(sts_db *db, const char *domain, int64_t now);
 /* 1 deleted, 0 not cached, -1 error. */
@@ -332,9 +347,11 @@ int sts_db_list(sts_db *db,
     void (*cb)(void *arg, const struct sts_cache_entry *e), void *arg);
 /*
  * Domains due for a proactive refresh (RFC 8461 5.1): used by a delivery
- * since now - used_within, and either expiring before now + ahead or not
- * checked since now - recheck.  Domains not used recently are never
- * listed.  cb gets each domain name.  0 or -1.
+ * since now - used_within, and either expiring before now + ahead or in
+ * the second half of their max_age, or not checked since now - recheck.
+ * Domains never used by a delivery (last_used 0: cached by the admin
+ * command only) or not used recently are never listed.  Soonest expiry
+ * first; cb gets each domain name.  0 or -1.
  */
 int sts_db_due(sts_db *db, int64_t now, int64_t used_within, int64_t ahead,
     int64_t recheck, void (*cb)(void *arg, const char *domain), void *arg);
@@ -364,6 +381,12 @@ void sts_cache_put(sts_cache *c, util_chan *chan, const char *domain,
 void sts_cache_note_failure(sts_cache *c, util_chan *chan,
     const char *domain, int64_t now, const char *reason,
     sts_cache_done_cb cb, void *arg);
+void sts_cache_note_checked(sts_cache *c, util_chan *chan,
+    const char *domain, int64_t now, sts_cache_done_cb cb, void *arg);
+/* Mark domain used by a delivery at now (a policy a delivery fetched
+ * and stored: the get before it found nothing to touch). */
+void sts_cache_touch(sts_cache *c, util_chan *chan, const char *domain,
+    int64_t now, sts_cache_done_cb cb, void *arg);
 void sts_cache_due(sts_cache *c, util_chan *chan, int64_t now,
     int64_t used_within, int64_t ahead, int64_t recheck,
     sts_cache_due_cb cb, void *arg);

@@ -57,6 +57,18 @@ sts_cache_entry_valid(const struct sts_cache_entry *e, int64_t now)
 	return e != NULL && e->policy != NULL && e->expires_at > now;
 }
 
+int
+sts_cache_entry_expiring(const struct sts_cache_entry *e, int64_t now,
+    int64_t ahead)
+{
+	int64_t half;
+
+	if (e == NULL || e->policy == NULL)
+		return 1;
+	half = (int64_t)e->policy->max_age / 2;
+	return e->expires_at <= now + (ahead > half ? ahead : half);
+}
+
 enum sts_cache_action
 sts_cache_decide(const struct sts_cache_entry *cached,
     enum sts_txt_status txt, const char *txt_id, int64_t now)
@@ -75,8 +87,8 @@ sts_cache_decide(const struct sts_cache_entry *cached,
 /* ---- the synchronous layer ------------------------------------------------- */
 
 enum {
-	ST_GET, ST_PUT, ST_FAIL, ST_TOUCH, ST_FORGET, ST_LIST, ST_DUE,
-	ST_COUNT
+	ST_GET, ST_PUT, ST_FAIL, ST_CHECKED, ST_TOUCH, ST_FORGET, ST_LIST,
+	ST_DUE, ST_COUNT
 };
 
 static const char *const sts_sql[ST_COUNT] = {
@@ -94,14 +106,17 @@ static const char *const sts_sql[ST_COUNT] = {
 	    "checked_at = excluded.checked_at, last_error = ''",
 	[ST_FAIL] = "UPDATE sts_policy SET checked_at = ?2, last_error = ?3 "
 	    "WHERE domain = ?1",
+	[ST_CHECKED] = "UPDATE sts_policy SET checked_at = ?2, last_error = '' "
+	    "WHERE domain = ?1",
 	[ST_TOUCH] = "UPDATE sts_policy SET last_used = ?2 WHERE domain = ?1",
 	[ST_FORGET] = "DELETE FROM sts_policy WHERE domain = ?1",
 	[ST_LIST] = "SELECT domain, policy_id, raw, fetched_at, expires_at, "
 	    "last_used, checked_at, last_error FROM sts_policy "
 	    "ORDER BY domain",
+	/* expiring: within ahead, or in the second half of its max_age */
 	[ST_DUE] = "SELECT domain FROM sts_policy WHERE last_used > 0 AND "
-	    "last_used >= ?1 - ?2 AND (expires_at <= ?1 + ?3 OR "
-	    "checked_at <= ?1 - ?4) ORDER BY expires_at, domain",
+	    "last_used >= ?1 - ?2 AND (expires_at <= ?1 + MAX(?3, max_age / 2) "
+	    "OR checked_at <= ?1 - ?4) ORDER BY expires_at, domain",
 };
 
 static const char sts_schema[] =
@@ -343,6 +358,19 @@ sts_db_note_failure(sts_db *d, const char *domain, int64_t now,
 }
 
 int
+sts_db_note_checked(sts_db *d, const char *domain, int64_t now)
+{
+	sqlite3_stmt *s = d->st[ST_CHECKED];
+	char dom[STS_DOMAIN_MAX];
+
+	if (db_domain(domain, dom) < 0)
+		return -1;
+	sqlite3_bind_text(s, 1, dom, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, now);
+	return db_write(d, s, "note checked");
+}
+
+int
 sts_db_touch(sts_db *d, const char *domain, int64_t now)
 {
 	sqlite3_stmt *s = d->st[ST_TOUCH];
@@ -411,7 +439,9 @@ sts_db_due(sts_db *d, int64_t now, int64_t used_within, int64_t ahead,
 
 /* ---- the cache thread -------------------------------------------------------- */
 
-enum req_kind { REQ_GET, REQ_PUT, REQ_FAIL, REQ_DUE };
+enum req_kind {
+	REQ_GET, REQ_PUT, REQ_FAIL, REQ_CHECKED, REQ_TOUCH, REQ_DUE
+};
 
 struct cache_req {
 	struct cache_req *next;
@@ -452,6 +482,8 @@ req_reply(void *v)
 		break;
 	case REQ_PUT:
 	case REQ_FAIL:
+	case REQ_CHECKED:
+	case REQ_TOUCH:
 		if (r->done_cb)
 			r->done_cb(r->arg, r->rc);
 		break;
@@ -492,6 +524,12 @@ req_run(sts_db *db, struct cache_req *r)
 		break;
 	case REQ_FAIL:
 		r->rc = sts_db_note_failure(db, r->domain, r->now, r->raw);
+		break;
+	case REQ_CHECKED:
+		r->rc = sts_db_note_checked(db, r->domain, r->now);
+		break;
+	case REQ_TOUCH:
+		r->rc = sts_db_touch(db, r->domain, r->now);
 		break;
 	case REQ_DUE:
 		r->rc = sts_db_due(db, r->now, r->used_within, r->ahead,
@@ -632,6 +670,28 @@ sts_cache_note_failure(sts_cache *c, util_chan *chan, const char *domain,
 
 	r->done_cb = cb;
 	r->raw = xstrdup(reason ? reason : "");
+	r->now = now;
+	req_post(c, r);
+}
+
+void
+sts_cache_note_checked(sts_cache *c, util_chan *chan, const char *domain,
+    int64_t now, sts_cache_done_cb cb, void *arg)
+{
+	struct cache_req *r = req_new(REQ_CHECKED, chan, domain, arg);
+
+	r->done_cb = cb;
+	r->now = now;
+	req_post(c, r);
+}
+
+void
+sts_cache_touch(sts_cache *c, util_chan *chan, const char *domain,
+    int64_t now, sts_cache_done_cb cb, void *arg)
+{
+	struct cache_req *r = req_new(REQ_TOUCH, chan, domain, arg);
+
+	r->done_cb = cb;
 	r->now = now;
 	req_post(c, r);
 }

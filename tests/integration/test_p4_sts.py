@@ -160,9 +160,15 @@ class Run:
         self.restored = False
 
 
+# policy hosts other P4 files add (host name -> behaviour), e.g. the
+# refresh cases of test_p4_sts_refresh.py
+EXTRA_HOSTS = {}
+
+
 def write_policy_hosts(L, run, phase):
     hosts = {"mta-sts." + d(c): spec for c, spec in STATIC.items()}
     hosts.update({"mta-sts." + dyn(c): spec for c, spec in dyn_hosts(phase).items()})
+    hosts.update(EXTRA_HOSTS)
     conf = {"hosts": hosts,
             "certs": {"rogue": [L.path("pki", "sts-web-rogue.chain.pem"),
                                 L.path("pki", "sts-web-rogue.key")]}}

@@ -455,11 +455,14 @@ STS_FETCH_FAILURES = ["404", "301", "html", "badcert", "big", "stall"]
 # the stsdyn.test cases: the failures again with a cached policy, plus a
 # TXT id change with a working server
 STSDYN_CASES = ["c" + f for f in STS_FETCH_FAILURES] + ["idchange", "adm"]
+# proactive refresh (tests/integration/test_p4_sts_refresh.py): stsdyn.test
+# domains whose TXT id changes on the refresh test's own schedule
+STSREF_CASES = ["refresh", "unused"]
 
 STS_HOSTS += [
     # before the change: the MX every policy allows (a valid certificate)
     MailHost("stsdyn-good", ["127.0.31.10"],
-             ["mx.%s.%s" % (c, STSDYN) for c in STSDYN_CASES]),
+             ["mx.%s.%s" % (c, STSDYN) for c in STSDYN_CASES + STSREF_CASES]),
     # after the change: the MX the cached policy does not allow (valid
     # certificate for its own name: only the policy keeps mail away)
     MailHost("stsdyn-evil", ["127.0.31.20"],
@@ -477,7 +480,7 @@ CERTS += [
                  ["ok", "wild-ms", "wild-01", "twolabel", "mismatch", "expired",
                   "untrusted", "testing", "skip", "nomatch", "nostarttls", "sni",
                   "cname", "dane"] + ["f" + f for f in STS_FETCH_FAILURES]]
-     + ["mta-sts.%s.%s" % (c, STSDYN) for c in STSDYN_CASES], "labca"),
+     + ["mta-sts.%s.%s" % (c, STSDYN) for c in STSDYN_CASES + STSREF_CASES], "labca"),
     # "bad HTTPS certificate": right names, untrusted issuer
     ("sts-web-rogue", ["mta-sts." + _sts("fbadcert")]
      + ["mta-sts.%s.%s" % (c, STSDYN) for c in STSDYN_CASES], "rogueca"),
@@ -524,11 +527,17 @@ _STS_RECORDS = (
 ZONES += [_zone(STS + ".", *_STS_RECORDS)]
 
 
-def stsdyn_records(phase):
+def stsdyn_records(phase, ref="a"):
     """stsdyn.test records; phase "a" (TXT id A, MX the policy allows) or
     "b" (TXT id B, MX moved to evil.<case>, which policy A does not allow).
-    Every record lives 1 s in caches, so a change is seen at once."""
+    ref: the state of the STSREF_CASES, TXT id <REF>id<case>, MX always
+    mx.<case>.  Every record lives 1 s in caches, so a change is seen at
+    once."""
     recs = []
+    for c in STSREF_CASES:
+        recs += ["%s 1 MX 10 mx.%s" % (c, c), "mx.%s 1 A 127.0.31.10" % c,
+                 "mta-sts.%s 1 A %s" % (c, STS_WEB),
+                 _sts_txt(c, "%sid%s" % (ref.upper(), c), ttl=1)]
     for c in STSDYN_CASES:
         mx = "mx" if phase == "a" else "evil"
         recs += ["%s 1 MX 10 %s.%s" % (c, mx, c),

@@ -299,6 +299,81 @@ test_db_due(void **state)
 	sts_db_close(db);
 }
 
+/* What a proactive refresh does to an entry (RFC 8461 5.1). */
+static void
+test_db_refresh(void **state)
+{
+	static const char pol_20[] = "version: STSv1\nmode: enforce\n"
+	    "mx: mx.r.test\nmax_age: 20\n";
+	struct tmp *t = *state;
+	struct sts_cache_entry *e;
+	struct collected col;
+	char err[256];
+	sts_db *db;
+	const int64_t now = 1700000000;
+
+	db = sts_db_open(t->path, 0, err, sizeof(err));
+	assert_non_null(db);
+	assert_int_equal(sts_db_put(db, "r.test", "A1", pol_20,
+	    sizeof(pol_20) - 1, now), 0);
+	assert_int_equal(sts_db_touch(db, "r.test", now), 0);
+
+	/* expiring: within ahead, or in the second half of max_age */
+	assert_int_equal(sts_db_get(db, "r.test", &e), 1);
+	assert_false(sts_cache_entry_expiring(e, now + 5, 4));
+	assert_true(sts_cache_entry_expiring(e, now + 10, 4));
+	assert_true(sts_cache_entry_expiring(e, now + 5, 15));
+	assert_true(sts_cache_entry_expiring(NULL, now, 0));
+	sts_cache_entry_free(e);
+	/* week-long policy, hour horizon: due after 3.5 days, not before */
+	assert_int_equal(sts_db_put(db, "w.test", "W1", pol_a,
+	    sizeof(pol_a) - 1, now), 0);
+	assert_int_equal(sts_db_get(db, "w.test", &e), 1);
+	assert_false(sts_cache_entry_expiring(e, now + 3 * DAY, 3600));
+	assert_true(sts_cache_entry_expiring(e, now + 4 * DAY, 3600));
+	sts_cache_entry_free(e);
+
+	/* the due list uses the same rule: at now + 5 checked recently and
+	 * not expiring - not due; at now + 10 due */
+	memset(&col, 0, sizeof(col));
+	assert_int_equal(sts_db_due(db, now + 5, DAY, 4, 60, collect_name,
+	    &col), 0);
+	assert_int_equal(col.n, 0);
+	assert_int_equal(sts_db_due(db, now + 10, DAY, 4, 60, collect_name,
+	    &col), 0);
+	assert_int_equal(col.n, 1);
+	assert_string_equal(col.names[0], "r.test");
+
+	/* a failed refresh, then an unchanged id: the check clears the
+	 * error and moves checked_at, the policy stays as it was */
+	assert_int_equal(sts_db_note_failure(db, "r.test", now + 2, "404"), 0);
+	assert_int_equal(sts_db_note_checked(db, "r.test", now + 3), 0);
+	assert_int_equal(sts_db_note_checked(db, "none.test", now + 3), 0);
+	assert_int_equal(sts_db_get(db, "r.test", &e), 1);
+	assert_int_equal(e->checked_at, now + 3);
+	assert_string_equal(e->last_error, "");
+	assert_int_equal(e->fetched_at, now);
+	assert_int_equal(e->expires_at, now + 20);
+	sts_cache_entry_free(e);
+	/* not checked within recheck: due for that reason alone */
+	col.n = 0;
+	assert_int_equal(sts_db_due(db, now + 5, DAY, 4, 2, collect_name,
+	    &col), 0);
+	assert_int_equal(col.n, 1);
+
+	/* refetched under the same id: the life counts again from now,
+	 * last_used is not touched by the refresh */
+	assert_int_equal(sts_db_put(db, "r.test", "A1", pol_20,
+	    sizeof(pol_20) - 1, now + 12), 0);
+	assert_int_equal(sts_db_get(db, "r.test", &e), 1);
+	assert_string_equal(e->id, "A1");
+	assert_int_equal(e->fetched_at, now + 12);
+	assert_int_equal(e->expires_at, now + 32);
+	assert_int_equal(e->last_used, now);
+	sts_cache_entry_free(e);
+	sts_db_close(db);
+}
+
 static void
 test_db_open_errors(void **state)
 {
@@ -413,6 +488,19 @@ test_thread(void **state)
 	run_until_done(&a);
 	assert_int_equal(a.ndue, 1);
 
+	/* touch and check through the thread; a get without touch_now
+	 * (the refresh's) leaves last_used alone */
+	a.pending = 3;
+	a.got = 0;
+	sts_cache_touch(c, a.chan, "hotmail.com", now + 7, async_done, &a);
+	sts_cache_note_checked(c, a.chan, "hotmail.com", now + 8, async_done,
+	    &a);
+	sts_cache_get(c, a.chan, "hotmail.com", 0, async_get, &a);
+	run_until_done(&a);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(a.got, 1);
+	assert_int_equal(a.last_used, now + 7);
+
 	/* the measurement: n lookups, one at a time, round trip each */
 	a.got = 0;
 	t0 = uv_hrtime();
@@ -455,6 +543,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_db_rules_flow, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_db_due, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_db_refresh, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_db_open_errors, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_thread, setup, teardown),
