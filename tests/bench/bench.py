@@ -192,14 +192,14 @@ def _zombie(pid):
         return True
 
 
-def wait_port(port, timeout, proc=None):
+def wait_port(port, timeout, proc=None, host="127.0.0.1"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError("process exited with %s before listening on %d"
                                % (proc.returncode, port))
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            with socket.create_connection((host, port), timeout=1) as s:
                 s.settimeout(2)
                 banner = s.recv(512)
                 s.sendall(b"QUIT\r\n")
@@ -286,7 +286,7 @@ class Sink:
 class OwnSink:
     """tests/bench/tlssink: one "A seq sent_ns arrival_ns tls" line per message."""
 
-    def __init__(self, port, logdir, tools, tls=None):
+    def __init__(self, port, logdir, tools, tls=None, host="127.0.0.1"):
         self.port = port
         self.cond = threading.Condition()
         self.arr = []           # (seq, sent_ns, arrival_ns, tls)
@@ -295,12 +295,12 @@ class OwnSink:
         if tls:
             argv += ["-c", tls[0], "-k", tls[1]]
         self.proc = subprocess.Popen(
-            argv + ["127.0.0.1:%d" % port], stdout=subprocess.PIPE,
+            argv + ["%s:%d" % (host, port)], stdout=subprocess.PIPE,
             stderr=open(os.path.join(logdir, "sink.err"), "ab"),
             stdin=subprocess.DEVNULL)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
-        wait_port(port, 10, self.proc)
+        wait_port(port, 10, self.proc, host)
 
     def _read(self):
         for line in self.proc.stdout:
@@ -340,14 +340,15 @@ class OwnSink:
         self.reader.join(5)
 
 
-def own_load(tools, port, n, size, sessions, timeout, outfile, tls=False):
+def own_load(tools, port, n, size, sessions, timeout, outfile, tls=False,
+             rcpt=RCPT, host="127.0.0.1"):
     """Run tests/bench/load; (t0, t1, {seq: (sent_s, accepted_s)})."""
     cmd = [os.path.join(tools, "load"), "-s", str(sessions), "-m", str(n),
            "-l", str(size), "-T", str(timeout), "-o", outfile,
-           "-f", SENDER, "-r", RCPT]
+           "-f", SENDER, "-r", rcpt]
     if tls:
         cmd.append("-t")
-    cmd.append("127.0.0.1:%d" % port)
+    cmd.append("%s:%d" % (host, port))
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL)
     try:
@@ -404,7 +405,9 @@ class Sealpost:
     name = "sealpost"
     port = SEALPOST_PORT
 
-    def __init__(self, build, workdir, sinkport, tls=False, extra=()):
+    def __init__(self, build, workdir, sinkport, tls=False, extra=(), name="sealpost",
+                 relayhost=True):
+        self.name = name
         self.dir = os.path.join(workdir, "sealpost")
         os.makedirs(self.dir)
         self.conf = os.path.join(self.dir, "sealpost.conf")
@@ -423,10 +426,8 @@ listen "bench" {
     address = "127.0.0.1:%d"
     role = relay
 }
-relayhost {
-    host = "[127.0.0.1]:%d"
-}
-""" % (self.dir, "yes" if tls else "no", "\n".join(extra), self.port, sinkport))
+%s""" % (self.dir, "yes" if tls else "no", "\n".join(extra), self.port,
+         'relayhost {\n    host = "[127.0.0.1]:%d"\n}\n' % sinkport if relayhost else ""))
         self.bin = os.path.join(build, "mta", "sealpostd")
         self.proc = None
 
@@ -546,14 +547,17 @@ def submit(args, port, sessions, n, rundir, tls=False, timeout=None):
     if args.tools == "postfix":
         t0, t1 = smtp_source(port, n, args.size, sessions, timeout)
         return t0, t1, None
+    to_sink = port == args.sink_port
     return own_load(args.tools_dir, port, n, args.size, sessions, timeout,
-                    os.path.join(rundir, "load-%d.txt" % port), tls)
+                    os.path.join(rundir, "load-%d.txt" % port), tls, args.rcpt,
+                    args.sink_host if to_sink else "127.0.0.1")
 
 
 def new_sink(args, sinkport, rundir):
     if args.tools == "postfix":
         return Sink(sinkport, rundir)
-    return OwnSink(sinkport, rundir, args.tools_dir, args.cert if args.tls else None)
+    return OwnSink(sinkport, rundir, args.tools_dir, args.cert if args.tls else None,
+                   args.sink_host)
 
 
 def latency_figures(res, sink, subs, n):
@@ -698,11 +702,21 @@ def make_cert(work):
     return cert, key
 
 
+# "sealpost-off": sealpost with DANE, MTA-STS and TLS-RPT recording off
+# (for --mx-lab: the cost of having them on)
+OFF_SETTINGS = ["dane = no", "mta_sts = no", "tlsrpt_enable = no"]
+
+
 def new_relay(name, args, rundir, extra=()):
-    if name == "sealpost":
-        return Sealpost(args.build, rundir, args.sink_port, args.tls,
-                        list(args.sealpost_set) + list(extra))
+    if name in ("sealpost", "sealpost-off"):
+        extra = list(args.sealpost_set) + list(extra) + list(args.mx_lines)
+        if name == "sealpost-off":
+            extra += OFF_SETTINGS
+        return Sealpost(args.build, rundir, args.sink_port, args.tls, extra, name,
+                        relayhost=not args.mx_lab)
     if name == "postfix":
+        if args.mx_lab:
+            raise SystemExit("--mx-lab: relays sealpost and sealpost-off only")
         return Postfix(rundir, args.sink_port, args.tls,
                        list(args.postfix_set) + list(extra))
     raise SystemExit("unknown relay " + name)
@@ -724,6 +738,10 @@ def main():
                     help="extra sealpost.conf line, e.g. 'tlsrpt_enable = no'")
     ap.add_argument("--postfix-set", action="append", default=[],
                     help="extra main.cf setting, e.g. 'smtp_tls_loglevel=0'")
+    ap.add_argument("--mx-lab", action="store_true",
+                    help="deliver by MX to dane.test (lab DNS, DANE) instead of a "
+                    "relayhost; relays sealpost and sealpost-off (DANE, MTA-STS, "
+                    "TLS-RPT off)")
     ap.add_argument("--scale", type=int, default=0,
                     help="run only the scale probe with this many messages")
     ap.add_argument("--sink-port", type=int, default=2600)
@@ -736,6 +754,11 @@ def main():
         return 2
     if not args.timeout:
         args.timeout = 60 + args.messages // 20
+    args.sink_host, args.rcpt, args.mx_lines = "127.0.0.1", RCPT, []
+    if args.mx_lab:
+        args.tls = True
+        if args.relays == "sealpost,postfix":
+            args.relays = "sealpost,sealpost-off"
     sessions_list = [int(x) for x in args.sessions.split(",") if x]
     relays = [r for r in args.relays.split(",") if r]
 
@@ -743,8 +766,16 @@ def main():
     os.chmod(work, 0o755)
     log("bench: work directory", work)
     ok = False
+    mxl = None
     try:
-        if args.tls:
+        if args.mx_lab:
+            import mxlab
+            mxl = mxlab.up(work)
+            args.sink_host, args.sink_port = mxlab.MX_ADDR, 25
+            args.rcpt = "sink@" + mxlab.DOMAIN
+            args.mx_lines = mxlab.sealpost_lines(mxl)
+            args.cert = mxlab.sink_tls(mxl)
+        elif args.tls:
             args.cert = make_cert(work)
         if args.scale:
             import scale
@@ -784,6 +815,7 @@ def main():
                         "%s %.2f" % (k, v) for v, k in res["breakdown"][:8])))
         print("## sealpost relay benchmark: %d messages x %d bytes, %d repeats, %s"
               % (args.messages, args.size, args.repeat,
+                 "by MX to dane.test (DANE-EE), STARTTLS" if args.mx_lab else
                  "STARTTLS to the sink" if args.tls else "plain"))
         print("")
         print("relays: " + ", ".join(versions[r] for r in relays))
@@ -796,6 +828,9 @@ def main():
         ok = True
         return 0
     finally:
+        if mxl is not None:
+            mxl.failed = mxl.failed or not ok or args.keep
+            mxl.down()
         if args.keep or not ok:
             log("bench: kept", work)
         else:
