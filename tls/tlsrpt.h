@@ -9,6 +9,9 @@
  *   tlsrpt_txt.c    pure parser of the TXT record (RFC 8460 3)
  *   tlsrpt_json.c   the report for one policy domain and one UTC day
  *                   (RFC 8460 4), and its gzip form (5.1)
+ *   tlsrpt_sent.c   sending state: each (day, domain, uri) at most once
+ *   tlsrpt_send.c   the daily sender thread: schedule, TXT, per-URI work
+ *   tlsrpt_send_mail.c, tlsrpt_send_post.c  mailto: and https: delivery
  *   tlsrpt_mail.c   the report as a mail message (RFC 8460 5.3)
  *   tlsrpt_dkim.c   its DKIM signature (RFC 6376, libopendkim)
  *
@@ -25,6 +28,8 @@
 #include <openssl/evp.h>
 
 #include "tls_report.h"
+
+struct sealpost_config;
 
 #define TLSRPT_DB_FILE		"tlsrpt.db"	/* in spool_directory */
 #define TLSRPT_DAY_LEN		11		/* "YYYY-MM-DD" + NUL */
@@ -226,5 +231,109 @@ EVP_PKEY *tlsrpt_dkim_key_load(const char *path, char *err, size_t errlen);
 int tlsrpt_dkim_sign(const char *msg, size_t len, const char *domain,
     const char *selector, EVP_PKEY *key, char **sig, size_t *siglen,
     char *err, size_t errlen);
+
+/* ---- sending state (tlsrpt_sent.c, table tlsrpt_sent) -------------------- */
+
+/*
+ * One row per (day, domain, uri): the promise that a report goes to one
+ * rua URI at most once (RFC 8460 4.1 says once per period).  The row is
+ * written before the report leaves, so a crash cannot send it twice
+ * (docs/tlsrpt.md "Sending" says what a crash in between costs).
+ */
+enum tlsrpt_sent_state {
+	TLSRPT_SENT_DUE = 0,	/* not yet sent: first try, or retry at next_try */
+	TLSRPT_SENT_DONE,	/* in our maildrop, or POSTed with a 2xx */
+	TLSRPT_SENT_SKIPPED,	/* never: larger than the URI's !size limit */
+	TLSRPT_SENT_FAILED	/* gave up after TLSRPT_RETRY_SECS */
+};
+
+#define TLSRPT_RETRY_SECS	(24 * 3600)	/* https: keep trying this long */
+#define TLSRPT_RETRY_MIN	60		/* first https backoff, doubling */
+#define TLSRPT_RETRY_MAX	3600		/* longest https backoff */
+#define TLSRPT_QID_MAX		24		/* queue ID of a mailto report */
+
+struct tlsrpt_sent_entry {
+	char     day[TLSRPT_DAY_LEN];
+	char     domain[TLSRPT_NAME_MAX + 1];
+	char     uri[TLSRPT_URI_MAX];
+	enum tlsrpt_sent_state state;
+	unsigned attempts;
+	int64_t  first_try, next_try, updated;	/* wall seconds; 0: none */
+	char     queue_id[TLSRPT_QID_MAX];	/* mailto: the maildrop file */
+	char     last_error[TLSRPT_INFO_MAX];
+};
+
+typedef struct tlsrpt_sent tlsrpt_sent;
+
+/* Open the table in the database at path (creating it unless readonly);
+ * readonly on a database without the table is fine (empty).  NULL and a
+ * message on failure.  One thread. */
+tlsrpt_sent *tlsrpt_sent_open(const char *path, int readonly, char *err,
+    size_t errlen);
+void tlsrpt_sent_close(tlsrpt_sent *s);
+/* The row of (day, domain, uri), created DUE (next_try now) when absent.
+ * 0 with *e filled, or -1. */
+int tlsrpt_sent_claim(tlsrpt_sent *s, const char *day, const char *domain,
+    const char *uri, int64_t now, struct tlsrpt_sent_entry *e);
+/* Write e's state, attempts, times, queue ID and error back.  0 or -1. */
+int tlsrpt_sent_update(tlsrpt_sent *s, const struct tlsrpt_sent_entry *e);
+/* Every row (of day, or all when NULL), ordered by day, domain, uri. */
+int tlsrpt_sent_list(tlsrpt_sent *s, const char *day,
+    void (*cb)(void *arg, const struct tlsrpt_sent_entry *e), void *arg);
+/* Rows still DUE with next_try <= until (INT64_MAX: all).  0 or -1. */
+int tlsrpt_sent_due(tlsrpt_sent *s, int64_t until,
+    void (*cb)(void *arg, const struct tlsrpt_sent_entry *e), void *arg);
+/* Forget rows of days before the UTC day of cutoff.  0 or -1. */
+int tlsrpt_sent_expire(tlsrpt_sent *s, int64_t cutoff);
+const char *tlsrpt_sent_state_name(enum tlsrpt_sent_state st);
+/* Next https retry time after attempts failures at now (backoff doubling
+ * from TLSRPT_RETRY_MIN to TLSRPT_RETRY_MAX), or 0 when the row has been
+ * trying since first_try for TLSRPT_RETRY_SECS: give up.  Pure. */
+int64_t tlsrpt_sent_next_try(unsigned attempts, int64_t first_try,
+    int64_t now);
+
+/* ---- the daily sender (tlsrpt_send*.c; docs/tlsrpt.md "Sending") ---------- */
+
+/*
+ * Its own thread with its own libuv loop, libunbound context (resolver/)
+ * and libcurl multi (tls_http.c).  Once per UTC day, at 00:00 +
+ * send_delay + random jitter below send_window, it reports the day
+ * before for every policy domain with data: TXT _smtp._tls.<domain>,
+ * the JSON, then per rua URI a message into the maildrop (mailto) or a
+ * POST (https), remembered in tlsrpt_sent.
+ */
+typedef struct tlsrpt_sender tlsrpt_sender;
+
+struct tlsrpt_sender_opts {
+	const struct sealpost_config *cfg;	/* outlives the sender */
+	tlsrpt_store *store;	/* the daemon's result store or NULL: flushed
+				 * before a run reads the day */
+	void       *dkim_key;	/* EVP_PKEY *, loaded before privileges
+				 * dropped; the sender frees it; NULL:
+				 * reports are not signed */
+	/* called on the sender's thread after a report entered the
+	 * maildrop: wake the queue manager (any thread) */
+	void      (*wake)(void *arg);
+	void       *wake_arg;
+};
+
+/* Start the thread; NULL and a message on failure. */
+tlsrpt_sender *tlsrpt_sender_start(const struct tlsrpt_sender_opts *o,
+    char *err, size_t errlen);
+/* Stop (in-flight POSTs are abandoned, their rows stay DUE and are sent
+ * after the next start), join and free.  NULL is fine. */
+void tlsrpt_sender_stop(tlsrpt_sender *s);
+/*
+ * Any thread: report day ("YYYY-MM-DD"; NULL: yesterday UTC) now, every
+ * DUE (day, domain, uri) at once, retries included.  Days after today
+ * are refused.  0, or -1 with a message.
+ */
+int tlsrpt_sender_trigger(tlsrpt_sender *s, const char *day, char *err,
+    size_t errlen);
+/* When the daily run for the day before next happens: 00:00 UTC of the
+ * day holding now + delay + jitter (jitter < window); the next day's if
+ * that has passed.  Pure. */
+int64_t tlsrpt_sender_next_run(int64_t now, unsigned delay, unsigned window,
+    uint64_t jitter);
 
 #endif

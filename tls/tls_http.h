@@ -1,0 +1,69 @@
+/*
+ * tls_http.h - HTTPS requests with libcurl's multi interface on a libuv
+ * loop (tls_http.c).
+ *
+ * The loop integration every HTTPS user shares: curl's sockets watched
+ * by uv_poll_t, curl's timer by a uv_timer_t, the server's addresses
+ * looked up through our own resolver (libunbound) and handed to curl
+ * with CURLOPT_RESOLVE, so curl never resolves names itself.  Every
+ * request is https only, PKIX-verified against the configured CA file
+ * (no CA path), host name checked, no redirects, no proxy from the
+ * environment, no connection reuse, one deadline for DNS and transfer.
+ *
+ * Used by the TLS-RPT sender (RFC 8460 5.2 POST).  XXX: sts_fetch.c has
+ * its own copy of the same glue (it predates this file); moving it onto
+ * tls_http means a GET with a bounded body and media type checks here.
+ *
+ * A tls_http belongs to the thread that runs its loop.
+ */
+#ifndef SEALPOST_TLS_HTTP_H
+#define SEALPOST_TLS_HTTP_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "resolver/resolver.h"
+
+#define TLS_HTTP_REASON_MAX	256
+#define TLS_HTTP_TIMEOUT_DEFAULT 60	/* seconds for one request, DNS included */
+#define TLS_HTTP_URL_MAX	2048
+
+typedef struct tls_http tls_http;
+typedef struct tls_http_req tls_http_req;
+
+struct tls_http_opts {
+	const char *ca_file;	/* PEM bundle of trusted roots; required */
+	unsigned    timeout_ms;	/* 0: TLS_HTTP_TIMEOUT_DEFAULT */
+	const char *user_agent;	/* NULL: "sealpost/VERSION" */
+};
+
+struct tls_http_result {
+	long status;		/* HTTP status; 0 when none was received */
+	int  transport_ok;	/* a response arrived (any status) */
+	char reason[TLS_HTTP_REASON_MAX];	/* why not 2xx; printable */
+};
+
+/* Called once per request on the loop, never from inside tls_http_post
+ * or a curl/resolver callback; the request is gone afterwards. */
+typedef void (*tls_http_cb)(void *arg, const struct tls_http_result *r);
+
+/* NULL with a message on failure.  res may be NULL only if every URL
+ * names an IP address literal. */
+tls_http *tls_http_create(uv_loop_t *loop, res_ctx *res,
+    const struct tls_http_opts *o, char *err, size_t errlen);
+/* Cancel every request (no callbacks) and close; memory goes when the
+ * last handle has closed.  NULL is fine. */
+void tls_http_free(tls_http *h);
+
+/*
+ * POST len bytes of body (copied) with Content-Type ctype to url, which
+ * must be https://host[:port]/... (anything else is refused: NULL and a
+ * message).  cb gets the outcome; 2xx is success.
+ */
+tls_http_req *tls_http_post(tls_http *h, const char *url, const char *ctype,
+    const void *body, size_t len, tls_http_cb cb, void *arg, char *err,
+    size_t errlen);
+/* Stop a request; its callback is not called.  NULL is fine. */
+void tls_http_cancel(tls_http_req *r);
+
+#endif
