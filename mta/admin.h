@@ -5,6 +5,7 @@
  *   admin_show.c    queue show, and the JSON form of a message
  *   admin_change.c  queue delete/hold/release/requeue (daemon or direct)
  *   admin_sts.c     sts list/show/forget/refresh (MTA-STS policy cache)
+ *   admin_tlsrpt.c  tlsrpt show/status/send-now (RFC 8460 reports)
  */
 #ifndef SEALPOST_ADMIN_H
 #define SEALPOST_ADMIN_H
@@ -38,5 +39,11 @@ int admin_queue_change(const struct sealpost_config *cfg,
  * the subcommand.  A sysexits.h code, or -1 for a usage error.
  */
 int admin_sts(const struct sealpost_config *cfg, int argc, char **argv);
+
+/*
+ * sealpost tlsrpt show|status|send-now ... (admin_tlsrpt.c): argv[0] is
+ * the subcommand.  A sysexits.h code, or -1 for a usage error.
+ */
+int admin_tlsrpt(const struct sealpost_config *cfg, int argc, char **argv);
 
 #endif

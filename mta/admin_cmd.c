@@ -7,6 +7,8 @@
  *   sealpost [-c config] queue delete|hold|release|requeue QUEUEID...|ALL
  *   sealpost [-c config] flush [DOMAIN]        (same as queue flush)
  *   sealpost [-c config] check-config
+ *   sealpost [-c config] sts ...      (admin_sts.c)
+ *   sealpost [-c config] tlsrpt ...   (admin_tlsrpt.c)
  *   sealpost version
  *
  * Reading commands open the queue database read-only, so they are safe
@@ -41,6 +43,9 @@ admin_usage(void)
 	    "       sealpost [-c config] flush [domain]\n"
 	    "       sealpost [-c config] check-config\n"
 	    "       sealpost [-c config] sts list|show|forget|refresh [DOMAIN]\n"
+	    "       sealpost [-c config] tlsrpt show [DOMAIN] [--day D]\n"
+	    "       sealpost [-c config] tlsrpt status [--day D]\n"
+	    "       sealpost [-c config] tlsrpt send-now [--day D]\n"
 	    "       sealpost version\n");
 }
 
@@ -195,6 +200,8 @@ admin_main(int argc, char **argv)
 		rc = EX_OK;
 	} else if (strcmp(argv[i], "sts") == 0) {	/* admin_sts.c */
 		rc = admin_sts(cfg, argc - i - 1, argv + i + 1);
+	} else if (strcmp(argv[i], "tlsrpt") == 0) {	/* admin_tlsrpt.c */
+		rc = admin_tlsrpt(cfg, argc - i - 1, argv + i + 1);
 	} else if (strcmp(argv[i], "queue") == 0) {
 		rc = cmd_queue(cfg, argc - i - 1, argv + i + 1);
 	} else if (strcmp(argv[i], "flush") == 0 && i + 2 >= argc) {

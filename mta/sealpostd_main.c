@@ -3,7 +3,8 @@
  * agents and the queue manager together and runs the main loop.
  *
  * Threads: the main loop (queue manager, control socket, signals), the
- * store thread (sqlite), and delivery_threads agent loops.  When started
+ * store thread (sqlite), delivery_threads agent loops, the TLS-RPT
+ * result writer and the TLS-RPT sender (its own loop, resolver, curl).  When started
  * as root with run_user set, privileges are dropped before any of them
  * exists, right after the spool is made ours.  Runs in the foreground
  * (systemd or a terminal supervises it); SIGTERM/SIGINT stop it cleanly,
@@ -19,6 +20,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "config/config.h"
 #include "mta/mta.h"
 #include "mta/smtpd.h"
@@ -32,6 +35,7 @@
 
 struct daemon {
 	tlsrpt_store *tlsrpt;		/* TLS results for RFC 8460 reports */
+	tlsrpt_sender *reporter;	/* sends them daily; NULL: off */
 	uv_loop_t *loop;
 	const char *config_path;
 	struct sealpost_config *cfg;
@@ -114,6 +118,76 @@ dnssec_sanity(const struct sealpost_config *cfg, int check_only)
 	return 0;
 }
 
+/* ---- the TLS-RPT sender ---- */
+
+static void
+wake_on_loop(void *arg)
+{
+	qmgr_wakeup(arg);
+}
+
+/* Sender thread: a report is in the maildrop. */
+static void
+reporter_wake(void *arg)
+{
+	struct daemon *d = arg;
+
+	util_chan_post(d->chan, wake_on_loop, d->q);
+}
+
+/* Main loop, from the control socket's TLSRPT-SEND. */
+static int
+reporter_trigger(void *arg, const char *day, char *err, size_t errlen)
+{
+	struct daemon *d = arg;
+
+	return tlsrpt_sender_trigger(d->reporter, day, err, errlen);
+}
+
+/* The DKIM key is read while we may still be root: it need not be
+ * readable by run_user.  A key that does not load stops the start, as
+ * unsigned reports would be a silent change. */
+static void *
+reporter_key(const struct sealpost_config *cfg)
+{
+	char err[SEALPOSTD_ERR_MAX];
+	void *key;
+
+	if (!cfg->tlsrpt_enable || !cfg->tlsrpt_reports ||
+	    cfg->tlsrpt_dkim_key == NULL)
+		return NULL;
+	key = tlsrpt_dkim_key_load(cfg->tlsrpt_dkim_key, err, sizeof(err));
+	if (key == NULL)
+		log_fatal("tlsrpt_dkim_key: %s", err);
+	return key;
+}
+
+static void
+reporter_start(struct daemon *d, void *dkim_key)
+{
+	struct tlsrpt_sender_opts o;
+	char err[SEALPOSTD_ERR_MAX];
+
+	if (d->tlsrpt == NULL || !d->cfg->tlsrpt_reports) {
+		EVP_PKEY_free(dkim_key);
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	o.cfg = d->cfg;
+	o.store = d->tlsrpt;
+	o.dkim_key = dkim_key;
+	o.wake = reporter_wake;
+	o.wake_arg = d;
+	d->reporter = tlsrpt_sender_start(&o, err, sizeof(err));
+	if (d->reporter == NULL) {
+		/* reports are lost, mail is not: carry on */
+		log_error("TLS report sending disabled: %s", err);
+		EVP_PKEY_free(dkim_key);
+		return;
+	}
+	qmgr_control_set_tlsrpt(reporter_trigger, d);
+}
+
 static void
 on_stop(uv_signal_t *h, int signum)
 {
@@ -163,6 +237,7 @@ main(int argc, char **argv)
 {
 	struct daemon d;
 	char err[SEALPOSTD_ERR_MAX];
+	void *dkim_key;
 	int check_only = 0, i;
 	size_t k;
 
@@ -204,6 +279,7 @@ main(int argc, char **argv)
 	d.smtpd = smtpd_server_bind(d.loop, d.cfg, err, sizeof(err));
 	if (d.smtpd == NULL && err[0] != '\0')
 		log_fatal("smtpd: %s", err);
+	dkim_key = reporter_key(d.cfg);
 	drop_privileges(d.cfg);
 	if (dnssec_sanity(d.cfg, 0) < 0)
 		return EX_CONFIG;
@@ -239,6 +315,8 @@ main(int argc, char **argv)
 	uv_signal_start(&d.sig_int, on_stop, SIGINT);
 	uv_signal_start(&d.sig_hup, on_reload, SIGHUP);
 
+	/* before the control socket opens, so TLSRPT-SEND finds it */
+	reporter_start(&d, dkim_key);
 	if (qmgr_start(d.q) < 0)
 		log_fatal("queue manager did not start");
 	if (d.smtpd != NULL && smtpd_server_start(d.smtpd, d.store, d.chan,
@@ -254,7 +332,10 @@ main(int argc, char **argv)
 	 * queue manager through the channel and are committed fire-and-forget.
 	 * Only then may the store close (it commits what is pending), and only
 	 * after that the channel, which may still receive store callbacks.
+	 * The report sender goes first: it posts to the channel.
 	 */
+	qmgr_control_set_tlsrpt(NULL, NULL);
+	tlsrpt_sender_stop(d.reporter);
 	mta_pool_free(d.pool);
 	tlsrpt_store_close(d.tlsrpt);	/* after the agents: flushes all */
 	util_chan_drain(d.chan);

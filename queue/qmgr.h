@@ -43,6 +43,14 @@ void qmgr_reload(qmgr *q, const struct sealpost_config *cfg);
 /* Stop dispatching, close timers and the control socket.  Results of
  * jobs still running are still recorded (fire and forget). */
 void qmgr_stop(qmgr *q);
+/*
+ * Where the control socket's "TLSRPT-SEND [day]" goes (the TLS-RPT
+ * sender, tls/tlsrpt.h); fn runs on the main loop, must not block, and
+ * answers 0 or -1 with a short reason.  NULL: the command is refused.
+ */
+typedef int (*qmgr_tlsrpt_fn)(void *arg, const char *day, char *err,
+    size_t errlen);
+void qmgr_control_set_tlsrpt(qmgr_tlsrpt_fn fn, void *arg);
 /* Free memory; after the pool and the store are gone. */
 void qmgr_free(qmgr *q);
 

@@ -11,6 +11,10 @@
  *   DELETE qid|ALL, HOLD qid|ALL, RELEASE qid|ALL, REQUEUE qid|ALL
  * answered "OK n" (n messages acted on) once the change is durable, or
  * "ERR reason" ("ERR no such message", "ERR busy ..." = try again).
+ * Also privileged, as it sends mail and HTTPS requests on our behalf:
+ *   TLSRPT-SEND [YYYY-MM-DD]  send the TLS reports of that day (default
+ *                   yesterday) now; handed to the TLS-RPT sender thread
+ *                   (tls/tlsrpt_send.c), answered "OK" once it has it.
  * A client sends one line of at most CONTROL_LINE_MAX bytes and gets one
  * line back.  The maildrop is also watched with inotify (uv_fs_event) and
  * scanned by the retry timer, so a lost trigger only delays mail, never
@@ -35,6 +39,17 @@
 #define CONTROL_TIMEOUT_MS	5000	/* a client gets this long to speak */
 #define CONTROL_SOCKET_NAME	"sealpostd.sock"
 #define CONTROL_LOCK_WAIT_MS	15000	/* a "sealpost queue" transaction */
+
+/* The TLS-RPT sender's trigger, when the daemon runs one. */
+static qmgr_tlsrpt_fn control_tlsrpt_fn;
+static void *control_tlsrpt_arg;
+
+void
+qmgr_control_set_tlsrpt(qmgr_tlsrpt_fn fn, void *arg)
+{
+	control_tlsrpt_fn = fn;
+	control_tlsrpt_arg = arg;
+}
 
 struct control_client {
 	uv_pipe_t  pipe;
@@ -147,6 +162,33 @@ client_admin(struct control_client *c, enum queue_admin_op op,
 	    client_admin_done, c);
 }
 
+/* TLSRPT-SEND [day]: the sender checks the day itself. */
+static void
+client_tlsrpt(struct control_client *c, const char *day)
+{
+	char err[64], reply[80];
+
+	if (!client_privileged(c)) {
+		client_reply(c, "ERR permission denied");
+		return;
+	}
+	if (control_tlsrpt_fn == NULL) {
+		client_reply(c, "ERR TLS reporting is off (tlsrpt_enable, "
+		    "tlsrpt_reports)");
+		return;
+	}
+	if (day != NULL && strlen(day) != 10) {
+		client_reply(c, "ERR bad day (YYYY-MM-DD)");
+		return;
+	}
+	if (control_tlsrpt_fn(control_tlsrpt_arg, day, err, sizeof(err)) < 0) {
+		snprintf(reply, sizeof(reply), "ERR %s", err);
+		client_reply(c, reply);
+		return;
+	}
+	client_reply(c, "OK");
+}
+
 static void
 client_command(struct control_client *c)
 {
@@ -170,6 +212,8 @@ client_command(struct control_client *c)
 		client_reply(c, "OK");
 	} else if (strcmp(c->line, "PING") == 0 && arg == NULL) {
 		client_reply(c, "OK");
+	} else if (strcmp(c->line, "TLSRPT-SEND") == 0) {
+		client_tlsrpt(c, arg);
 	} else if (queue_admin_op_parse(c->line, &op) == 0 &&
 	    strcmp(c->line, queue_admin_op_name(op)) == 0) {
 		client_admin(c, op, arg);
