@@ -548,3 +548,74 @@ def stsdyn_records(phase, ref="a"):
 
 
 ZONES += [_zone(STSDYN + ".", *stsdyn_records("a"), server=STSDYN_DNS, signed=False)]
+
+
+# --------------------------------------------------------------------------
+# P5 TLS-RPT cases (tests/integration/test_p5_tlsrpt.py)
+#
+# tlsrpt.test (signed) is where reports go: mx.tlsrpt.test, a receiver
+# the P5 case starts (TLSRPT_HOSTS, like DANE_HOSTS), takes the mailto:
+# reports; web.tlsrpt.test is tests/lab/rptserver.py on RPT_WEB:443 (a
+# labca certificate), the https: endpoint, saving every POST.  Policy
+# domains that ask for reports (an _smtp._tls TXT record appended to
+# their existing zones): test1.daneseed.test (DANE, the first MX fails,
+# the second verifies: both URIs), test3.daneseed.test (the restart case:
+# mailto), dane.test (DANE success: https only), mismatch.sts.test and
+# ok.sts.test (MTA-STS failure and success: both).  sink.test publishes
+# none: it must get no report.  The report signer is the lab's
+# myhostname's domain, sender.test: RPT_DKIM_SELECTOR._domainkey.sender.test
+# holds the public half of a key the lab generates (pki/RPT_DKIM_KEY.key).
+RPT = "tlsrpt.test"
+RPT_WEB = "127.0.40.1"
+RPT_MAILBOX = "reports@" + RPT
+RPT_URL = "https://web.%s/v1/tlsrpt" % RPT
+RPT_DKIM_SELECTOR = "lab2026"
+RPT_DKIM_KEY = "tlsrpt-dkim"
+
+TLSRPT_HOSTS = [MailHost("rpt-mx", ["127.0.40.2"], ["mx." + RPT])]
+CERTS += [("rpt-web", ["web." + RPT], "labca"),
+          ("rpt-mx", ["mx." + RPT], "labca")]
+
+
+def rpt_txt(owner, *uris):
+    return '%s TXT "v=TLSRPTv1; rua=%s"' % (owner, ",".join(uris))
+
+
+def dkim_key_record(owner, keyname):
+    """A record callable: the DKIM public key TXT (RFC 6376 3.6.1) for an
+    RSA key the lab generates beside its certificates (keyname.key, PEM,
+    created on first use), split into 255-byte strings."""
+    def make(ctx):
+        import base64
+        import os
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        path = os.path.join(os.path.dirname(ctx.cert_path(keyname)), keyname + ".key")
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                key = serialization.load_pem_private_key(f.read(), None)
+        else:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            with open(path, "wb") as f:
+                f.write(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.TraditionalOpenSSL,
+                                          serialization.NoEncryption()))
+        der = key.public_key().public_bytes(serialization.Encoding.DER,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+        text = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+        parts = [text[i:i + 255] for i in range(0, len(text), 255)]
+        return "%s TXT %s" % (owner, " ".join('"%s"' % p for p in parts))
+    return make
+
+
+def _append(zone, *records):
+    next(z for z in ZONES if z.name == zone).records.extend(records)
+
+
+ZONES += [_zone(RPT + ".", "@ MX 10 mx", "mx A 127.0.40.2", "web A " + RPT_WEB)]
+_append("sender.test.", dkim_key_record("%s._domainkey" % RPT_DKIM_SELECTOR, RPT_DKIM_KEY))
+_append(SEED + ".", rpt_txt("_smtp._tls.test1", "mailto:" + RPT_MAILBOX, RPT_URL),
+        rpt_txt("_smtp._tls.test3", "mailto:" + RPT_MAILBOX))
+_append("dane.test.", rpt_txt("_smtp._tls", RPT_URL))
+_append(STS + ".", rpt_txt("_smtp._tls.mismatch", "mailto:" + RPT_MAILBOX, RPT_URL),
+        rpt_txt("_smtp._tls.ok", "mailto:" + RPT_MAILBOX, RPT_URL))
