@@ -171,7 +171,8 @@ mta_connect(struct mta_session *s)
 		mta_set_state(s, MTA_ST_STS);
 		return;
 	}
-	mta_sts_attempt_reset(s);
+	if (!s->tls_relaxed)	/* else the failed verdict stays shown */
+		mta_sts_attempt_reset(s);
 	mta_tls_field_reset(s);
 	mta_sts_field(s);
 	s->tls_reported = 0;
@@ -248,6 +249,14 @@ mta_tls_failed(struct mta_session *s, const char *why)
 	mta_tls_report(s, ve != X509_V_OK ? mta_report_type_for_verify(ve) :
 	    TLS_REPORT_VALIDATION_FAILURE, text);
 	log_warn("%s: %s", mta_qid(s), text);
+	if (tls_policy_required(&s->policy) && mta_tls_relaxable(s)) {
+		/* RFC 8689: the same address again, TLS without the policy */
+		mta_conn_close(s->conn);
+		s->conn = NULL;
+		mta_tls_relax(s, text);
+		mta_set_state(s, MTA_ST_CONNECT);
+		return;
+	}
 	if (s->policy.level == TLS_LEVEL_MAY && !s->plain_retry) {
 		/* Opportunistic: the same address once more, in clear. */
 		log_info("%s: retrying %s without TLS", mta_qid(s), s->relay);
@@ -284,6 +293,9 @@ mta_session_on_tls(struct mta_session *s, int ok, const char *why)
 	if (s->dnssec_bogus)
 		mta_textf(s->tls + strlen(s->tls), sizeof(s->tls) -
 		    strlen(s->tls), " dnssec=bogus");
+	if (s->no_tls_req)
+		mta_textf(s->tls + strlen(s->tls), sizeof(s->tls) -
+		    strlen(s->tls), " tls-required=no");
 	/* A secure RRset of unusable records is a TLSA problem to report
 	 * even though the session goes on encrypted (RFC 8460 4.3.3).
 	 * MTA-STS records its own verdict first (mta_sts.c). */

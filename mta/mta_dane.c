@@ -31,6 +31,12 @@
  * Every attempt's TLS outcome goes to tls_report_record() exactly once
  * (mta_tls_report), and the verdict is kept in s->tls for the recipient
  * log line, mailq and delay notices.
+ *
+ * RFC 8689 TLS-Required: No: a session of such mail (mta_trouble.c keeps
+ * it apart) sets a failed DANE or MTA-STS policy aside for the host
+ * (mta_tls_relax: opportunistic TLS) instead of failing it, records
+ * nothing for TLS-RPT, and shows tls-required=no.  Mandatory TLS from
+ * local configuration stays mandatory (docs/tlsrpt.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,14 +228,48 @@ mta_dane_reset(struct mta_session *s)
 	s->dane_verdict[0] = '\0';
 	s->dnssec_bogus = 0;
 	s->dane_ncand = s->dane_icand = 0;
+	s->tls_relaxed = 0;
 }
 
 void
 mta_tls_field_reset(struct mta_session *s)
 {
-	mta_textf(s->tls, sizeof(s->tls), "none%s%s%s",
+	mta_textf(s->tls, sizeof(s->tls), "none%s%s%s%s",
 	    s->dane_verdict[0] ? " dane=" : "", s->dane_verdict,
-	    s->dnssec_bogus ? " dnssec=bogus" : "");
+	    s->dnssec_bogus ? " dnssec=bogus" : "",
+	    s->no_tls_req ? " tls-required=no" : "");
+}
+
+int
+mta_tls_relaxable(const struct mta_session *s)
+{
+	if (!s->no_tls_req || s->tls_entry != NULL)
+		return 0;
+	/* the levels under which only DNS can make TLS mandatory */
+	return s->tls_want == CFG_TLS_DANE || s->tls_want == CFG_TLS_MAY ||
+	    s->tls_want == CFG_TLS_NONE;
+}
+
+void
+mta_tls_relax(struct mta_session *s, const char *why)
+{
+	const struct mta_route_entry *e = &s->route.e[s->route_pos];
+
+	log_info("%s: TLS-Required: No (RFC 8689): %s; delivering to %s with "
+	    "opportunistic TLS", mta_dane_qid(s), why, s->host);
+	/* RFC 8689 5: policy set aside, TLS still used when offered */
+	tls_policy_init(&s->policy, TLS_LEVEL_MAY);
+	(void)tls_policy_set_sni(&s->policy, s->host);	/* the server may
+							 * choose its key by it */
+	snprintf(s->policy.dane_note, sizeof(s->policy.dane_note), "%s",
+	    s->dane_verdict);
+	/* the decision holds for the host's other addresses: no new DANE
+	 * or MTA-STS step for it */
+	s->policy_hidx = e->hidx;
+	s->sts_hidx1 = e->hidx + 1;
+	s->tls_relaxed = 1;
+	mta_tls_field_reset(s);
+	mta_sts_field(s);
 }
 
 void
@@ -241,7 +281,9 @@ mta_tls_report(struct mta_session *s, enum tls_report_type t, const char *why)
 	char ip[64] = "";
 	const struct mta_route_entry *e;
 
-	if (s->tls_reported)
+	/* RFC 8460 5.3, RFC 8689: TLS-Required: No mail (reports among it)
+	 * is left out of reports */
+	if (s->tls_reported || s->no_tls_req)
 		return;
 	s->tls_reported = 1;
 	memset(&r, 0, sizeof(r));
@@ -274,6 +316,11 @@ mta_dane_fail_host(struct mta_session *s, const char *verdict,
 	size_t hidx = s->route.e[s->route_pos].hidx;
 
 	snprintf(s->dane_verdict, sizeof(s->dane_verdict), "%s", verdict);
+	if (mta_tls_relaxable(s)) {
+		mta_tls_relax(s, text);
+		mta_set_state(s, MTA_ST_CONNECT);
+		return;
+	}
 	mta_tls_field_reset(s);
 	mta_tls_report(s, rt, text);
 	while (s->route_pos + 1 < s->route.n &&
@@ -450,6 +497,7 @@ mta_dane_policy(struct mta_session *s)
 	s->dane_verdict[0] = '\0';
 	s->dnssec_bogus = 0;
 	s->dane_icand = 0;
+	s->tls_relaxed = 0;
 	if (s->tls_want != CFG_TLS_DANE && s->tls_want != CFG_TLS_DANE_ONLY) {
 		mta_policy_static(s->th->cfg, s->tls_want, s->tls_entry,
 		    s->nexthop, s->host, &s->policy);

@@ -401,6 +401,12 @@ struct mta_session {
 	size_t              dane_ncand, dane_icand;
 	char                dane_cand[MTA_DANE_CAND_MAX][RES_NAME_MAX];
 	int                 tls_reported;	/* TLS result recorded */
+	/* RFC 8689 TLS-Required: No - the session carries only such
+	 * messages (mta_trouble.c keeps them apart from others) */
+	int                 no_tls_req;
+	int                 tls_relaxed;	/* this host's DNS-derived TLS
+						 * policy failed and was set
+						 * aside (mta_tls_relax) */
 
 	/* MTA-STS (mta_sts.c) */
 	size_t              sts_hidx1;		/* 1 + host the MTA-STS step
@@ -464,6 +470,13 @@ void mta_tls_report(struct mta_session *s, enum tls_report_type t,
     const char *why);
 /* Forget the per-host policy state (new route, session end). */
 void mta_dane_reset(struct mta_session *s);
+/* RFC 8689: 1 when the session's messages say TLS-Required: No and the
+ * current host's mandatory TLS comes from DNS (DANE, MTA-STS), not from
+ * local configuration (tls_policy entries, relayhost credentials). */
+int mta_tls_relaxable(const struct mta_session *s);
+/* Set that policy aside for the current host: opportunistic TLS from
+ * now on (the DANE and MTA-STS verdicts stay for the log). */
+void mta_tls_relax(struct mta_session *s, const char *why);
 
 /* mta_sts.c */
 /* 1 when MTA-STS is to be consulted for the current host: mta_sts = yes,

@@ -448,6 +448,20 @@ mta_after_ehlo(struct mta_session *s)
 		mta_set_state(s, MTA_ST_STARTTLS);
 		return;
 	}
+	if (!tls_on && tls_policy_required(&s->policy) &&
+	    mta_tls_relaxable(s)) {
+		/* RFC 8689: no STARTTLS, no policy: this message goes in
+		 * clear on this connection */
+		if (s->policy.sts == TLS_STS_ENFORCE)
+			(void)mta_sts_no_starttls(s, text, sizeof(text));
+		else if (s->policy.level == TLS_LEVEL_DANE)
+			mta_textf(s->dane_verdict, sizeof(s->dane_verdict),
+			    "failed (no STARTTLS)");
+		mta_textf(text, sizeof(text), "TLS is required by policy, but "
+		    "STARTTLS was %s by %s", s->starttls_refused ? "refused" :
+		    "not offered", s->relay_host);
+		mta_tls_relax(s, text);
+	}
 	if (!tls_on && tls_policy_required(&s->policy)) {
 		const char *by = s->starttls_refused ?
 		    "STARTTLS was refused by" : "STARTTLS was not offered by";

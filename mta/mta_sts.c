@@ -160,7 +160,7 @@ mta_sts_report(struct mta_session *s, enum tls_report_type t, const char *why)
 	char ip[64];
 	const char *ipp = NULL, *local = NULL;
 
-	if (s->tls_reported)
+	if (s->tls_reported || s->no_tls_req)	/* RFC 8689: not reported */
 		return;
 	s->tls_reported = 1;
 	if (s->connected && s->route_pos < s->route.n) {
@@ -504,6 +504,14 @@ mta_sts_apply(struct mta_session *s)
 		break;
 	case TLS_STS_ENFORCE:
 		if (!sts_policy_mx_match(ds->policy, s->host)) {
+			if (mta_tls_relaxable(s)) {	/* RFC 8689 */
+				snprintf(s->sts_verdict, sizeof(s->sts_verdict),
+				    "enforce failed (no matching MX)");
+				mta_tls_relax(s, "host matches no mx pattern of "
+				    "the MTA-STS policy");
+				mta_set_state(s, MTA_ST_CONNECT);
+				return;
+			}
 			mta_sts_skip_host(s);
 			return;
 		}

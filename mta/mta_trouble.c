@@ -47,6 +47,7 @@ mta_session_start(struct mta_dest *d, struct mta_jobctx *jc)
 	struct mta_session *s = mta_session_new(d);
 
 	s->job = jc;
+	s->no_tls_req = (jc->job->msg->flags & QUEUE_MSG_NO_TLS_REQ) != 0;
 	jc->start_ms = util_now_ms();
 	mta_set_state(s, MTA_ST_RESOLVE);
 }
@@ -174,7 +175,11 @@ mta_session_fits(const struct mta_session *s, const struct mta_jobctx *jc)
 {
 	const struct cfg_tls_policy *entry;
 
-	(void)jc;	/* XXX per-message policy (RFC 8689) goes here */
+	/* RFC 8689: TLS-Required: No mail is checked differently and kept
+	 * out of TLS reports, so it never shares a session with other mail */
+	if (((jc->job->msg->flags & QUEUE_MSG_NO_TLS_REQ) != 0) !=
+	    s->no_tls_req)
+		return 0;
 	return mta_tls_level_for(s->th->cfg, s->dest->relay, s->nexthop,
 	    &entry) == s->tls_want && entry == s->tls_entry;
 }

@@ -229,6 +229,9 @@ int smtpd_xtext_decode(const char *s, size_t n, char *out, size_t outlen);
 /* 1 if s[0..n) is well-formed UTF-8 (no overlongs, no surrogates). */
 int smtpd_utf8_valid(const char *s, size_t n);
 
+/* Bytes of a TLS-Required value we look at ("No" plus spaces). */
+#define SMTPD_TLSREQ_MAX	16
+
 /*
  * The DATA byte machine (smtpd_data.c).  It turns the wire form into
  * the stored form: CRLF lines, dot-unstuffed, up to the terminating
@@ -253,6 +256,11 @@ struct smtpd_data {
 	size_t header_end;	/* offset in body where the header ends */
 	int    header_sep;	/* an empty line ended the header */
 	int    has_date, has_msgid;
+	/* RFC 8689 "TLS-Required: No" (the first such field, unfolded) */
+	int    tls_required_no;
+	int    tlsreq_state;	/* 0 none yet, 1 in the field, 2 done */
+	char   tlsreq_val[SMTPD_TLSREQ_MAX + 1];
+	size_t tlsreq_len;	/* > SMTPD_TLSREQ_MAX: not "No" */
 	int    eightbit;	/* saw a byte >= 0x80 */
 	int    bad_bare;	/* bare CR or LF seen (reject mode) */
 	int    too_long_line;

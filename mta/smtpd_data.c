@@ -27,7 +27,8 @@
  * first violation are not stored.
  *
  * The header scan also notes Date and Message-ID (added when missing,
- * smtpd_msg.c) and where the header section ends.
+ * smtpd_msg.c), a "TLS-Required: No" field (RFC 8689: the message is
+ * queued with QUEUE_MSG_NO_TLS_REQ) and where the header section ends.
  */
 #include <string.h>
 
@@ -92,9 +93,41 @@ smtpd_field_line(const char *l, size_t n)
 	return i < n && l[i] == ':';
 }
 
+/* Collect the value of the first TLS-Required field, folded or not. */
+static void
+smtpd_tlsreq_add(struct smtpd_data *d, const char *p, size_t n)
+{
+	if (d->tlsreq_len + n > SMTPD_TLSREQ_MAX) {
+		d->tlsreq_len = SMTPD_TLSREQ_MAX + 1;
+		return;
+	}
+	memcpy(d->tlsreq_val + d->tlsreq_len, p, n);
+	d->tlsreq_len += n;
+}
+
+/* The field ended: RFC 8689 5 - the value "No", any case, WSP around. */
+static void
+smtpd_tlsreq_end(struct smtpd_data *d)
+{
+	const char *p = d->tlsreq_val, *e = d->tlsreq_val + d->tlsreq_len;
+
+	if (d->tlsreq_state != 1)
+		return;
+	d->tlsreq_state = 2;
+	if (d->tlsreq_len > SMTPD_TLSREQ_MAX)
+		return;
+	while (p < e && (*p == ' ' || *p == '\t'))
+		p++;
+	while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	d->tls_required_no = e - p == 2 && util_strncasecmp(p, "no", 2) == 0;
+}
+
 static void
 smtpd_data_header(struct smtpd_data *d, const char *l, size_t n)
 {
+	if (d->tlsreq_state == 1 && !(n > 0 && (l[0] == ' ' || l[0] == '\t')))
+		smtpd_tlsreq_end(d);
 	d->header_bytes += n + 2;
 	if (d->header_bytes > d->header_max)
 		d->header_too_big = 1;
@@ -105,13 +138,23 @@ smtpd_data_header(struct smtpd_data *d, const char *l, size_t n)
 		return;
 	}
 	if (l[0] == ' ' || l[0] == '\t') {
-		if (d->header_bytes != n + 2)
-			return;		/* continuation */
+		if (d->header_bytes != n + 2) {
+			if (d->tlsreq_state == 1)	/* continuation */
+				smtpd_tlsreq_add(d, l, n);
+			return;
+		}
 	} else if (smtpd_field_line(l, n)) {
 		if (smtpd_field_is(l, n, "Date"))
 			d->has_date = 1;
 		if (smtpd_field_is(l, n, "Message-ID"))
 			d->has_msgid = 1;
+		if (d->tlsreq_state == 0 &&
+		    smtpd_field_is(l, n, "TLS-Required")) {
+			const char *c = memchr(l, ':', n);
+
+			d->tlsreq_state = 1;
+			smtpd_tlsreq_add(d, c + 1, n - (size_t)(c + 1 - l));
+		}
 		return;
 	}
 	/* not a field: the body starts here, without an empty line */
@@ -169,6 +212,7 @@ smtpd_data_feed(struct smtpd_data *d, const char *buf, size_t len,
 					*used = i + 1;
 					if (d->in_header)
 						d->header_end = d->body.len;
+					smtpd_tlsreq_end(d);
 					return SMTPD_DATA_END;
 				}
 				continue;

@@ -1070,6 +1070,8 @@ smtpd_msg_build(smtpd_proto *p, const char *qid)
 		m->flags |= QUEUE_MSG_8BITMIME;
 	if (p->smtputf8 && (p->utf8_addr || d->eightbit))
 		m->flags |= QUEUE_MSG_SMTPUTF8;
+	if (d->tls_required_no)
+		m->flags |= QUEUE_MSG_NO_TLS_REQ;	/* RFC 8689 */
 
 	memset(&t, 0, sizeof(t));
 	t.helo = p->helo;
