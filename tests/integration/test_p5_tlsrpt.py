@@ -52,6 +52,7 @@ RCPT = {
     "sts-mismatch": "bob@mismatch.%s" % T.STS,
     "sink": "bob@sink.test",
     "test3": "bob@test3.%s" % T.SEED,
+    "twomx": "bob@twomx.test",
 }
 DELIVERED = {"test1": "seed-good", "dane": "dane-mx", "sts-ok": "sts-ok",
              "sink": "sink"}
@@ -105,7 +106,8 @@ def start_web(L, run):
     pidfile = L.path("pids", "rptserver.pid")
     p = L.spawn("rptserver", [lab.PYTHON, os.path.join(lab.LAB_DIR, "rptserver.py"),
                               "--listen", T.RPT_WEB, "--spool", run.web_spool,
-                              "--pidfile", pidfile, "--cert",
+                              "--pidfile", pidfile,
+                              "--fail-path", T.RPT_BUSY_PATH + "=503", "--cert",
                               L.path("pki", "rpt-web.chain.pem"),
                               L.path("pki", "rpt-web.key")])
     lab.wait_until(lambda: os.path.exists(pidfile) or not p.alive(), lab.START_TIMEOUT,
@@ -155,7 +157,7 @@ def run_up(L):
         p5_config(L)
         run.logpos = L.daemon_log_size()
         L.start_daemon()
-        submit(L, run, [c for c in RCPT if c != "test3"])
+        submit(L, run, [c for c in RCPT if c not in ("test3", "twomx")])
         for c, rcv in DELIVERED.items():
             L.receiver(rcv).wait_message_id(run.sub[c], timeout=40)
         deferred_once(L, run, RCPT["sts-mismatch"])
@@ -465,6 +467,48 @@ def test_p5_d_restart_before_sending(L):
     time.sleep(3)
     expect(box.count() == mails + 1, "mailbox: %d -> %d" % (mails, box.count()))
     expect(len(web_posts(run)) == posts, "POSTs: %d -> %d" % (posts, len(web_posts(run))))
+
+
+def test_p5_e_size_limit_and_endpoint_down(L):
+    """twomx.test: its mailto: URI has !1k (smaller than any report):
+    skipped, nothing mailed; its https endpoint answers 503: the row stays
+    due with the error and a backoff, and the next send-now tries again
+    (one more POST), still due"""
+    run = run_up(L)
+    box = L.receiver("rpt-mx")
+    mails = box.count()
+    submit(L, run, ["twomx"], "e:")
+    L.receiver("twomx-mx1").wait_message_id(run.sub["e:twomx"], timeout=40)
+    busy = "https://web.%s%s" % (T.RPT, T.RPT_BUSY_PATH)
+    mailto = "mailto:%s" % T.RPT_MAILBOX
+    dom = "twomx.test"
+
+    def busy_posts():
+        return [p for p in web_posts(run) if p["path"] == T.RPT_BUSY_PATH]
+
+    for attempt in (1, 2):
+        since = L.daemon_log_size()
+        send_now(L, TODAY)
+        lab.wait_until(lambda: len(busy_posts()) >= attempt, REPORT_WAIT,
+                       what="POST %d to the busy endpoint" % attempt)
+        pat = re.compile(r"tlsrpt: day=%s domain=twomx\.test uri=%s attempts=%d "
+                         r"state=due next_try=\d+: HTTP status 503"
+                         % (TODAY, re.escape(busy), attempt))
+        lab.wait_until(lambda: pat.search(L.daemon_log(since)), REPORT_WAIT,
+                       what="the 503 recorded (attempt %d)" % attempt)
+        p = busy_posts()[-1]
+        expect(p["status"] == 503 and post_domain(p) == dom, "busy POST %r" % p["path"])
+    expect(len(busy_posts()) == 2, "%d POSTs to the busy endpoint" % len(busy_posts()))
+    rc, out, err = sealpost(L, "tlsrpt", "status", "--day", TODAY)
+    lines = {tuple(x.split()[1:3]): x for x in out.splitlines()}
+    row = lines.get((dom, busy), "")
+    expect(" due attempts=2 " in row and "last_error=HTTP status 503" in row,
+           "status of the busy URI: %r" % row)
+    row = lines.get((dom, mailto), "")
+    expect(" skipped " in row and "over the !size limit of 1024" in row,
+           "status of the !1k URI: %r" % row)
+    time.sleep(2)
+    expect(box.count() == mails, "a report was mailed despite !1k")
 
 
 def test_p5_zzz_restore_default_config(L):

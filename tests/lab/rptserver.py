@@ -2,9 +2,10 @@
 """rptserver.py - the lab's HTTPS TLS-RPT report endpoint (RFC 8460 5.2).
 
     rptserver.py --listen ADDR [--port 443] --spool DIR --pidfile FILE
-                 --cert CERT KEY [--status N]
+                 --cert CERT KEY [--status N] [--fail-path PATH=N ...]
 
-Accepts POST on any path and answers --status (default 200).  Each
+Accepts POST on any path and answers --status (default 200), or N for a
+path given with --fail-path (e.g. /v1/busy=503: a receiver that is down).  Each
 request (whatever the method) is saved in DIR as <n>.json, written
 atomically: {seq, time, method, path, host, sni, headers {name: value},
 status, body_b64, body_len}, so a test can check the media type, the
@@ -64,7 +65,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(min(n, BODY_MAX)) if n > 0 else b""
-        status = self.server.lab_status
+        status = self.server.lab_fail.get(self.path, self.server.lab_status)
         self.save(body, status)
         self.answer(status)
 
@@ -101,6 +102,7 @@ def main():
     ap.add_argument("--pidfile", required=True)
     ap.add_argument("--cert", nargs=2, required=True, metavar=("CERT", "KEY"))
     ap.add_argument("--status", type=int, default=200)
+    ap.add_argument("--fail-path", action="append", default=[], metavar="PATH=N")
     a = ap.parse_args()
     os.makedirs(a.spool, exist_ok=True)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -113,6 +115,7 @@ def main():
     httpd.lab_ctx = ctx
     httpd.lab_spool = a.spool
     httpd.lab_status = a.status
+    httpd.lab_fail = {p.split("=")[0]: int(p.split("=")[1]) for p in a.fail_path}
     tmp = a.pidfile + ".tmp"
     with open(tmp, "w") as f:
         f.write("%d\n" % os.getpid())

@@ -619,3 +619,8 @@ _append(SEED + ".", rpt_txt("_smtp._tls.test1", "mailto:" + RPT_MAILBOX, RPT_URL
 _append("dane.test.", rpt_txt("_smtp._tls", RPT_URL))
 _append(STS + ".", rpt_txt("_smtp._tls.mismatch", "mailto:" + RPT_MAILBOX, RPT_URL),
         rpt_txt("_smtp._tls.ok", "mailto:" + RPT_MAILBOX, RPT_URL))
+# twomx.test: a mailbox that takes at most 1 KiB (every report is larger)
+# and an endpoint that is down (rptserver answers 503 on RPT_BUSY_PATH)
+RPT_BUSY_PATH = "/v1/busy"
+_append("twomx.test.", rpt_txt("_smtp._tls", "mailto:%s!1k" % RPT_MAILBOX,
+                               "https://web.%s%s" % (RPT, RPT_BUSY_PATH)))
