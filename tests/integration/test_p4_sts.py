@@ -82,6 +82,7 @@ STATIC = {
     "sni": {"policy": policy(ENF, d("mx.sni"))},
     "cname": {"policy": policy(ENF, d("mxi1.cname"))},
     "dane": {"policy": policy(ENF, d("mx.dane"))},
+    "manymx": {"policy": policy(ENF, d("mx.manymx"))},
 }
 
 

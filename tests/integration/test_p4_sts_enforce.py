@@ -76,6 +76,18 @@ def test_p4_k_mx_not_matching_skipped(L):
               sni=d("mx2.skip"), quiet=["sts-skip-mx1"])
 
 
+def test_p4_k_many_mx_not_matching_before_limit(L):
+    """six MX hosts outside the policy ahead of the matching one (more
+    than the address limit of 5): they are skipped without taking a place,
+    the matching MX (pref 70) gets the mail, verified"""
+    m, sent = delivered(L, "manymx", "sts-manymx", verified(static_id("manymx")),
+                        sni=d("mx.manymx"))
+    text = L.daemon_log()
+    for i in range(1, 7):
+        expect("skipping %s, it matches no mx pattern" % d("bad%d.manymx" % i) in text,
+               "no skip line for %s" % d("bad%d.manymx" % i))
+
+
 def test_p4_l_no_mx_matches_deferred(L):
     """enforce, no MX host matches the policy: deferred 4.7.x, nobody
     contacted"""

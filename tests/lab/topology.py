@@ -445,6 +445,9 @@ STS_HOSTS = [
     MailHost("sts-cname", ["127.0.30.24"], [_sts("mxi1.cname")]),
     # DANE and STS on one domain: TLSA 3 1 1 matches, the name does not
     MailHost("sts-dane", ["127.0.30.25"], [_sts("unrelated.dane")]),
+    # six MX hosts outside the policy ahead of the one in it: more than
+    # the address limit (5); nothing listens on their address
+    MailHost("sts-manymx", ["127.0.30.26"], [_sts("mx.manymx")]),
     # the fetch-failure domains (no cached policy) share this MX host; its
     # certificate names none of them, so only opportunistic TLS delivers
     MailHost("sts-fetchfail", ["127.0.30.40"], [_sts("nobody.fetchfail")]),
@@ -479,7 +482,7 @@ CERTS += [
     ("sts-web", ["mta-sts." + _sts(c) for c in
                  ["ok", "wild-ms", "wild-01", "twolabel", "mismatch", "expired",
                   "untrusted", "testing", "skip", "nomatch", "nostarttls", "sni",
-                  "cname", "dane"] + ["f" + f for f in STS_FETCH_FAILURES]]
+                  "cname", "dane", "manymx"] + ["f" + f for f in STS_FETCH_FAILURES]]
      + ["mta-sts.%s.%s" % (c, STSDYN) for c in STSDYN_CASES + STSREF_CASES], "labca"),
     # "bad HTTPS certificate": right names, untrusted issuer
     ("sts-web-rogue", ["mta-sts." + _sts("fbadcert")]
@@ -521,6 +524,8 @@ _STS_RECORDS = (
                "mxi1.cname CNAME smol.cname", "smol.cname A 127.0.30.24")
     + _sts_dom("dane", [(10, "mx.dane", "127.0.30.25")],
                tlsa("_25._tcp.mx.dane", "sts-dane", 3, 1, 1))
+    + _sts_dom("manymx", [(10 + i, "bad%d.manymx" % i, "127.0.30.27") for i in range(1, 7)]
+               + [(70, "mx.manymx", "127.0.30.26")])
     + sum((_sts_dom("f" + f, [(10, "mx.f" + f, "127.0.30.40")])
            for f in STS_FETCH_FAILURES), []))
 
