@@ -251,6 +251,9 @@ enum tlsrpt_sent_state {
 #define TLSRPT_RETRY_MIN	60		/* first https backoff, doubling */
 #define TLSRPT_RETRY_MAX	3600		/* longest https backoff */
 #define TLSRPT_QID_MAX		24		/* queue ID of a mailto report */
+/* The uri of the row that stands for the _smtp._tls lookup itself while
+ * it fails temporarily (due, retried like a POST; sent once it worked). */
+#define TLSRPT_SENT_LOOKUP	"_smtp._tls"
 
 struct tlsrpt_sent_entry {
 	char     day[TLSRPT_DAY_LEN];

@@ -211,6 +211,18 @@ stale_cb(void *arg, const struct tlsrpt_sent_entry *row)
 
 	if (e.state != TLSRPT_SENT_DUE || strcmp(e.domain, st->domain) != 0)
 		return;
+	if (strcmp(e.uri, TLSRPT_SENT_LOOKUP) == 0) {
+		if (st->txt != NULL) {
+			snprintf(e.last_error, sizeof(e.last_error),
+			    "record found");
+			tlsrpt_send_mark(st->s, &e, TLSRPT_SENT_DONE, NULL);
+		} else if (st->temporary)
+			tlsrpt_send_retry_later(st->s, &e, st->why);
+		else
+			tlsrpt_send_mark(st->s, &e, TLSRPT_SENT_FAILED,
+			    st->why);
+		return;
+	}
 	if (st->txt != NULL) {
 		for (i = 0; i < st->txt->nrua; i++)
 			if (strcmp(st->txt->rua[i].uri, e.uri) == 0)
@@ -316,6 +328,7 @@ txt_answer(void *arg, const struct res_answer *ans)
 	struct send_job *j = arg;
 	tlsrpt_sender *s = j->s;
 	struct tlsrpt_txt txt;
+	struct tlsrpt_sent_entry e;
 	size_t lens[64], n, i;
 	char why[TLSRPT_NAME_MAX + 512];
 	int64_t now = util_wall_time();
@@ -325,14 +338,21 @@ txt_answer(void *arg, const struct res_answer *ans)
 		int temporary = ans->rcode == RES_RETRY ||
 		    ans->security == RES_BOGUS;
 
-		snprintf(why, sizeof(why), "_smtp._tls.%s: %s%s%.256s", j->domain,
-		    ans->rcode == RES_NOTFOUND ? "no TXT record" :
+		snprintf(why, sizeof(why), "_smtp._tls.%s: %s%s%s%.256s",
+		    j->domain, ans->rcode == RES_NOTFOUND ? "no TXT record" :
+		    "DNS lookup failed ", ans->rcode == RES_NOTFOUND ? "" :
 		    res_rcode_name(ans->rcode), ans->security == RES_BOGUS ?
 		    ", bogus: " : "", ans->security == RES_BOGUS ?
 		    ans->why_bogus : "");
-		log_info("tlsrpt: day=%s domain=%s: no report: %s", j->day,
-		    j->domain, why);
+		log_info("tlsrpt: day=%s domain=%s: no report%s: %s", j->day,
+		    j->domain, temporary ? " yet" : "", why);
 		settle_stale(j, NULL, why, temporary);
+		/* no URI is known yet: a row for the lookup itself keeps
+		 * the domain's report alive for retries and restarts */
+		if (temporary && tlsrpt_sent_claim(s->sent, j->day, j->domain,
+		    TLSRPT_SENT_LOOKUP, now, &e) == 0 && e.attempts == 0 &&
+		    e.state == TLSRPT_SENT_DUE)
+			tlsrpt_send_retry_later(s, &e, why);
 		tlsrpt_send_job_check(j);
 		return;
 	}
@@ -353,7 +373,6 @@ txt_answer(void *arg, const struct res_answer *ans)
 	}
 	for (i = 0; i < txt.nrua && !s->stopping; i++) {
 		const struct tlsrpt_uri *u = &txt.rua[i];
-		struct tlsrpt_sent_entry e;
 
 		if (tlsrpt_sent_claim(s->sent, j->day, j->domain, u->uri, now,
 		    &e) < 0)

@@ -53,6 +53,7 @@ RCPT = {
     "sink": "bob@sink.test",
     "test3": "bob@test3.%s" % T.SEED,
     "twomx": "bob@twomx.test",
+    "reject": "bob@reject.test",
 }
 DELIVERED = {"test1": "seed-good", "dane": "dane-mx", "sts-ok": "sts-ok",
              "sink": "sink"}
@@ -157,7 +158,7 @@ def run_up(L):
         p5_config(L)
         run.logpos = L.daemon_log_size()
         L.start_daemon()
-        submit(L, run, [c for c in RCPT if c not in ("test3", "twomx")])
+        submit(L, run, [c for c in RCPT if c not in ("test3", "twomx", "reject")])
         for c, rcv in DELIVERED.items():
             L.receiver(rcv).wait_message_id(run.sub[c], timeout=40)
         deferred_once(L, run, RCPT["sts-mismatch"])
@@ -509,6 +510,28 @@ def test_p5_e_size_limit_and_endpoint_down(L):
            "status of the !1k URI: %r" % row)
     time.sleep(2)
     expect(box.count() == mails, "a report was mailed despite !1k")
+
+
+def test_p5_f_txt_lookup_fails_temporarily(L):
+    """reject.test's _smtp._tls lookup times out: no report yet, a row for
+    the lookup itself stays due with a backoff (so the report survives a
+    restart), and the next send-now looks again"""
+    run = run_up(L)
+    submit(L, run, ["reject"], "f:")
+    L.receiver("reject").wait_message_id(run.sub["f:reject"], timeout=40)
+    for attempt in (1, 2):
+        since = L.daemon_log_size()
+        send_now(L, TODAY)
+        pat = re.compile(r"tlsrpt: day=%s domain=reject\.test uri=_smtp\._tls "
+                         r"attempts=%d state=due next_try=\d+: _smtp\._tls\.reject\.test: "
+                         % (TODAY, attempt))
+        lab.wait_until(lambda: pat.search(L.daemon_log(since)), REPORT_WAIT + 30,
+                       what="the failed lookup recorded (attempt %d)" % attempt)
+        expect(re.search(r"domain=reject\.test: no report yet: ", L.daemon_log(since)),
+               "no 'no report yet' line")
+    rc, out, err = sealpost(L, "tlsrpt", "status", "--day", TODAY)
+    row = [x for x in out.splitlines() if " reject.test _smtp._tls " in x]
+    expect(row and " due attempts=2 " in row[0], "status: %r" % row)
 
 
 def test_p5_zzz_restore_default_config(L):

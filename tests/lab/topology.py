@@ -629,3 +629,6 @@ _append(STS + ".", rpt_txt("_smtp._tls.mismatch", "mailto:" + RPT_MAILBOX, RPT_U
 RPT_BUSY_PATH = "/v1/busy"
 _append("twomx.test.", rpt_txt("_smtp._tls", "mailto:%s!1k" % RPT_MAILBOX,
                                "https://web.%s%s" % (RPT, RPT_BUSY_PATH)))
+# reject.test: its _smtp._tls lookup never gets an answer (a CNAME into
+# the blackholed timeout.test): a temporary failure, retried
+_append("reject.test.", "_smtp._tls CNAME _smtp._tls.reject.timeout.test.")
