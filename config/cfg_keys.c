@@ -414,7 +414,7 @@ cfg_set_defaults(struct sealpost_config *cfg)
 	cfg->bounce_queue_lifetime = 5 * DAY;
 	cfg->delay_warning_time = 0;
 	cfg->message_size_limit = 50ULL * 1024 * 1024;
-	cfg->commit_batch_ms = 2;
+	cfg->commit_batch_ms = 0;
 	cfg->tls_ca_file = xstrdup("/etc/ssl/certs/ca-certificates.crt");
 	cfg->tls_opportunistic = 1;
 	cfg->resolver.trust_anchor_file = xstrdup("/usr/share/dns/root.key");

@@ -177,7 +177,7 @@ struct sealpost_config {
 	uint64_t bounce_queue_lifetime;	/* 5d */
 	uint64_t delay_warning_time;	/* 0 = off */
 	uint64_t message_size_limit;	/* bytes: 50 MiB */
-	unsigned commit_batch_ms;	/* group commit window: 2 */
+	unsigned commit_batch_ms;	/* group commit window: 0 */
 
 	/* TLS */
 	char *tls_ca_file;		/* default /etc/ssl/certs/ca-certificates.crt */

@@ -82,7 +82,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->bounce_queue_lifetime, 5 * 86400);
 	assert_int_equal(cfg->delay_warning_time, 0);
 	assert_int_equal(cfg->message_size_limit, 50 * 1024 * 1024);
-	assert_int_equal(cfg->commit_batch_ms, 2);
+	assert_int_equal(cfg->commit_batch_ms, 0);
 	assert_string_equal(cfg->tls_ca_file,
 	    "/etc/ssl/certs/ca-certificates.crt");
 	assert_int_equal(cfg->tls_opportunistic, 1);
