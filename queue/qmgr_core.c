@@ -56,42 +56,6 @@ retry_tick(uv_timer_t *t)
 	qmgr_schedule_all(t->data);
 }
 
-static void
-scan_cb(void *arg, struct queue_msg *m)
-{
-	qmgr *q = arg;
-	uint64_t ms;
-
-	if (m != NULL) {
-		if (util_htable_get(q->msgs, m->qid) != NULL) {
-			queue_msg_free(m);
-			return;
-		}
-		qmgr_msg_adopt(q, m);
-		return;
-	}
-	if (q->stopping)
-		return;
-	log_info("queue manager: %zu messages in the queue",
-	    util_htable_count(q->msgs));
-	q->started = 1;
-	ms = q->run_delay * 1000;
-	if (ms > QMGR_RETRY_TICK_MAX_MS)
-		ms = QMGR_RETRY_TICK_MAX_MS;
-	uv_timer_start(&q->retry_timer, retry_tick, ms, ms);
-	qmgr_import(q);
-	qmgr_schedule_all(q);
-}
-
-int
-qmgr_start(qmgr *q)
-{
-	if (qmgr_control_start(q) < 0)
-		return -1;
-	queue_store_scan(q->store, q->chan, scan_cb, q);
-	return 0;
-}
-
 struct flush_arg {
 	const char *domain;
 };
@@ -116,6 +80,50 @@ flush_one(const char *key, void *value, void *arg)
 	}
 }
 
+static void
+scan_cb(void *arg, struct queue_msg *m)
+{
+	qmgr *q = arg;
+	uint64_t ms;
+
+	if (m != NULL) {
+		if (util_htable_get(q->msgs, m->qid) != NULL) {
+			queue_msg_free(m);
+			return;
+		}
+		qmgr_msg_adopt(q, m);
+		return;
+	}
+	if (q->stopping)
+		return;
+	log_info("queue manager: %zu messages in the queue",
+	    util_htable_count(q->msgs));
+	if (q->flush_pending) {
+		struct flush_arg fa = { q->flush_domain };
+
+		util_htable_walk(q->msgs, flush_one, &fa);
+		free(q->flush_domain);
+		q->flush_domain = NULL;
+		q->flush_pending = 0;
+	}
+	q->started = 1;
+	ms = q->run_delay * 1000;
+	if (ms > QMGR_RETRY_TICK_MAX_MS)
+		ms = QMGR_RETRY_TICK_MAX_MS;
+	uv_timer_start(&q->retry_timer, retry_tick, ms, ms);
+	qmgr_import(q);
+	qmgr_schedule_all(q);
+}
+
+int
+qmgr_start(qmgr *q)
+{
+	if (qmgr_control_start(q) < 0)
+		return -1;
+	queue_store_scan(q->store, q->chan, scan_cb, q);
+	return 0;
+}
+
 void
 qmgr_flush(qmgr *q, const char *domain)
 {
@@ -123,8 +131,21 @@ qmgr_flush(qmgr *q, const char *domain)
 
 	log_info("queue manager: flush %s", domain ? domain : "all");
 	util_htable_walk(q->msgs, flush_one, &fa);
-	if (q->started)
+	if (q->started) {
 		qmgr_schedule_all(q);
+		return;
+	}
+	/* The start-up scan is still adopting messages: the ones it has not
+	 * reached yet must be flushed too.  Two different domains before
+	 * the scan ends make it a flush of everything. */
+	if (!q->flush_pending) {
+		q->flush_pending = 1;
+		q->flush_domain = domain ? xstrdup(domain) : NULL;
+	} else if (q->flush_domain != NULL && (domain == NULL ||
+	    util_strcasecmp(q->flush_domain, domain) != 0)) {
+		free(q->flush_domain);
+		q->flush_domain = NULL;
+	}
 }
 
 void
@@ -194,5 +215,6 @@ qmgr_free(qmgr *q)
 	util_htable_walk(q->dests, free_dest, NULL);
 	util_htable_free(q->msgs);
 	util_htable_free(q->dests);
+	free(q->flush_domain);
 	free(q);
 }

@@ -68,6 +68,10 @@ struct qmgr {
 	uv_pipe_t           control;
 	int                 control_on;
 	int                 started, stopping;
+	/* a FLUSH that came before the start-up scan finished: applied to
+	 * the whole queue once it is loaded (qmgr_core.c) */
+	int                 flush_pending;
+	char               *flush_domain;	/* NULL: every domain */
 
 	/* queue administration (qmgr_admin.c, qmgr_control.c) */
 	int                 admin_lock_fd;	/* flock on spool/sealpostd.lock */
