@@ -7,6 +7,8 @@
  *   mta_dane.c     DANE (RFC 7672): TLSA lookups and the policy per host
  *   mta_sts.c      MTA-STS (RFC 8461): the policy per domain, applied per
  *                  host where DANE does not decide
+ *   mta_sts_refresh.c  MTA-STS policies of mailed domains refreshed before
+ *                  they expire, off the delivery path (thread 0)
  *   mta_session.c  the SMTP client state machine (one enum, one setter)
  *   mta_conn.c     TCP + TLS byte moving on libuv, timers
  *   mta_chat.c     bounded, incremental SMTP reply parser
