@@ -188,6 +188,20 @@ reporter_start(struct daemon *d, void *dkim_key)
 	qmgr_control_set_tlsrpt(reporter_trigger, d);
 }
 
+/*
+ * A SIGTERM that arrives while the daemon is still starting (the DNSSEC
+ * check can take seconds) must not kill it with the default action: a
+ * supervisor stopping a fresh daemon expects a clean exit.  It is noted
+ * here and acted on once the libuv handlers are in place.
+ */
+static volatile sig_atomic_t early_signal;
+
+static void
+on_early_signal(int signum)
+{
+	early_signal = signum;
+}
+
 static void
 on_stop(uv_signal_t *h, int signum)
 {
@@ -253,6 +267,15 @@ main(int argc, char **argv)
 			return 0;
 		} else
 			usage();
+	}
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_early_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
 	}
 	util_log_open("sealpostd", 0);
 	d.cfg = cfg_load(d.config_path, err, sizeof(err));
@@ -325,6 +348,8 @@ main(int argc, char **argv)
 	log_info("sealpostd %s started: spool=%s myhostname=%s",
 	    SEALPOST_VERSION, d.cfg->spool_directory, d.cfg->myhostname);
 
+	if (early_signal != 0)
+		on_stop(&d.sig_term, early_signal);
 	uv_run(d.loop, UV_RUN_DEFAULT);
 
 	/*
