@@ -3,10 +3,8 @@
  * (RFC 8461 3.3) with libcurl's multi interface driven by a libuv loop,
  * and look up the _mta-sts TXT record (3.1) through our resolver.
  *
- * Loop integration (curl's multi_socket API): curl tells us which
- * sockets to watch (CURLMOPT_SOCKETFUNCTION -> one uv_poll_t each) and
- * when to wake it (CURLMOPT_TIMERFUNCTION -> one uv_timer_t); readiness
- * goes back through curl_multi_socket_action().  Nothing here blocks:
+ * Loop integration (curl's multi_socket API) is tls_curlm.c, shared with
+ * the TLS-RPT sender's POSTs (tls_http.h).  Nothing here blocks:
  * the policy host's addresses come from our own resolver (A and AAAA in
  * parallel) and are handed to curl with CURLOPT_RESOLVE, so curl never
  * resolves a name itself and one resolver configuration serves SMTP,
@@ -29,8 +27,8 @@
  * a curl or resolver callback; it arms the job's timer with 0 ms and
  * finishes from that timer callback, so a user callback may start,
  * cancel, or free the whole fetcher.  A job embeds a uv_timer_t and is
- * freed in its close callback; the fetcher is freed when its last handle
- * (curl's timer, socket polls, job timers) has closed.
+ * freed in its close callback; the fetcher is freed when its last job
+ * timer has closed after sts_fetcher_free().
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -42,6 +40,7 @@
 #include <curl/curl.h>
 
 #include "sts.h"
+#include "tls_http.h"
 
 #define STS_WELL_KNOWN	"/.well-known/mta-sts.txt"
 #define STS_HOST_PREFIX	"mta-sts."
@@ -51,20 +50,13 @@
 struct sts_fetcher {
 	uv_loop_t   *loop;
 	res_ctx     *res;
-	CURLM       *multi;
-	uv_timer_t   timer;		/* curl's timeout */
+	tls_curlm   *curlm;		/* curl multi on our loop */
 	char        *ca_file, *resolve, *connect_to;
 	unsigned     timeout_ms;
 	unsigned     port;		/* 443 but in tests */
 	util_htable *running;		/* domain -> struct sts_job */
-	unsigned     handles;		/* open uv handles, incl. timer */
+	unsigned     handles;		/* job timers, + 1 until freed */
 	int          closing;
-};
-
-struct sts_sock {
-	uv_poll_t    poll;
-	sts_fetcher *f;
-	curl_socket_t fd;
 };
 
 struct sts_job {
@@ -115,22 +107,6 @@ fetcher_release(sts_fetcher *f)
 	free(f->resolve);
 	free(f->connect_to);
 	free(f);
-}
-
-static void
-timer_closed(uv_handle_t *h)
-{
-	fetcher_release(h->data);
-}
-
-static void
-sock_closed(uv_handle_t *h)
-{
-	struct sts_sock *sk = h->data;
-	sts_fetcher *f = sk->f;
-
-	free(sk);
-	fetcher_release(f);
 }
 
 /* ---- results --------------------------------------------------------------- */
@@ -199,7 +175,7 @@ job_release_io(struct sts_job *j)
 		res_cancel(j->qaaaa);
 	j->qa = j->qaaaa = NULL;
 	if (j->easy) {
-		curl_multi_remove_handle(f->multi, j->easy);
+		tls_curlm_remove(f->curlm, j->easy);
 		curl_easy_cleanup(j->easy);
 		j->easy = NULL;
 	}
@@ -330,102 +306,14 @@ classify_curl(struct sts_job *j, CURLcode rc)
 	}
 }
 
+/* Inside curl's socket handling: class the outcome, finish from the loop. */
 static void
-check_multi_info(sts_fetcher *f)
+job_curl_done(void *arg, CURLcode rc)
 {
-	CURLMsg *msg;
-	int left;
+	struct sts_job *j = arg;
 
-	while ((msg = curl_multi_info_read(f->multi, &left)) != NULL) {
-		struct sts_job *j;
-		char *priv = NULL;
-
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-		if (priv == NULL)
-			continue;
-		j = (struct sts_job *)(void *)priv;
-		classify_curl(j, msg->data.result);
-		job_done_soon(j);
-	}
-}
-
-static void
-poll_cb(uv_poll_t *p, int status, int events)
-{
-	struct sts_sock *sk = p->data;
-	sts_fetcher *f = sk->f;
-	int flags = 0, running;
-
-	if (status < 0)
-		flags = CURL_CSELECT_ERR;
-	if (events & UV_READABLE)
-		flags |= CURL_CSELECT_IN;
-	if (events & UV_WRITABLE)
-		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(f->multi, sk->fd, flags, &running);
-	check_multi_info(f);
-}
-
-static int
-socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	sts_fetcher *f = userp;
-	struct sts_sock *sk = socketp;
-	int events = 0;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (sk != NULL) {
-			uv_poll_stop(&sk->poll);
-			curl_multi_assign(f->multi, s, NULL);
-			uv_close((uv_handle_t *)&sk->poll, sock_closed);
-		}
-		return 0;
-	}
-	if (sk == NULL) {
-		sk = xcalloc(1, sizeof(*sk));
-		sk->f = f;
-		sk->fd = s;
-		if (uv_poll_init_socket(f->loop, &sk->poll, s) < 0) {
-			free(sk);
-			return -1;
-		}
-		sk->poll.data = sk;
-		f->handles++;
-		curl_multi_assign(f->multi, s, sk);
-	}
-	if (what & CURL_POLL_IN)
-		events |= UV_READABLE;
-	if (what & CURL_POLL_OUT)
-		events |= UV_WRITABLE;
-	uv_poll_start(&sk->poll, events, poll_cb);
-	return 0;
-}
-
-static void
-curl_timer_fired(uv_timer_t *t)
-{
-	sts_fetcher *f = t->data;
-	int running;
-
-	curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_multi_info(f);
-}
-
-static int
-timer_cb(CURLM *m, long timeout_ms, void *userp)
-{
-	sts_fetcher *f = userp;
-
-	if (f->closing)
-		return 0;
-	if (timeout_ms < 0)
-		uv_timer_stop(&f->timer);
-	else	/* 0 too: act from the loop, not from inside curl */
-		uv_timer_start(&f->timer, curl_timer_fired,
-		    (uint64_t)timeout_ms, 0);
-	return 0;
+	classify_curl(j, rc);
+	job_done_soon(j);
 }
 
 /* ---- starting the transfer ------------------------------------------------- */
@@ -451,7 +339,6 @@ job_start_http(struct sts_job *j)
 		snprintf(url, sizeof(url), "https://%s:%u" STS_WELL_KNOWN,
 		    j->host, f->port);
 	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)j);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -474,7 +361,7 @@ job_start_http(struct sts_job *j)
 		curl_easy_setopt(e, CURLOPT_RESOLVE, j->resolve);
 	if (j->connect_to)
 		curl_easy_setopt(e, CURLOPT_CONNECT_TO, j->connect_to);
-	if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {
+	if (tls_curlm_add(f->curlm, e, job_curl_done, j) < 0) {
 		job_fail(j, STS_FAIL_FETCH, "curl_multi_add_handle failed");
 		job_done_soon(j);
 	}
@@ -568,8 +455,8 @@ sts_fetcher_create(uv_loop_t *loop, res_ctx *res,
 		return NULL;
 	}
 	f = xcalloc(1, sizeof(*f));
-	f->multi = curl_multi_init();
-	if (f->multi == NULL) {
+	f->curlm = tls_curlm_create(loop);
+	if (f->curlm == NULL) {
 		snprintf(err, errlen, "curl_multi_init failed");
 		free(f);
 		return NULL;
@@ -583,13 +470,7 @@ sts_fetcher_create(uv_loop_t *loop, res_ctx *res,
 	    STS_FETCH_TIMEOUT_DEFAULT * 1000u;
 	f->port = opts->port ? opts->port : 443;
 	f->running = util_htable_new();
-	uv_timer_init(loop, &f->timer);
-	f->timer.data = f;
 	f->handles = 1;
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
 	return f;
 }
 
@@ -625,11 +506,9 @@ sts_fetcher_free(sts_fetcher *f)
 		job_free(jobs[i]);
 	}
 	free(jobs);
-	/* closes idle connections; may call socket_cb with REMOVE */
-	curl_multi_cleanup(f->multi);
-	f->multi = NULL;
-	uv_timer_stop(&f->timer);
-	uv_close((uv_handle_t *)&f->timer, timer_closed);
+	tls_curlm_free(f->curlm);
+	f->curlm = NULL;
+	fetcher_release(f);	/* the reference held until now */
 }
 
 sts_fetch *

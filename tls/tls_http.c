@@ -1,10 +1,8 @@
 /*
  * tls_http.c - HTTPS requests on a libuv loop with libcurl multi.
  *
- * curl's multi_socket API: CURLMOPT_SOCKETFUNCTION gives us the sockets
- * to watch (one uv_poll_t each), CURLMOPT_TIMERFUNCTION when to wake it
- * (one uv_timer_t); readiness goes back through curl_multi_socket_action.
- * The host of a URL is looked up with our resolver (A and AAAA in
+ * The curl/libuv glue is tls_curlm.c (shared with the MTA-STS fetch);
+ * this file adds the request: the host of a URL is looked up with our resolver (A and AAAA in
  * parallel) and handed to curl with CURLOPT_RESOLVE.  The URL is split
  * by curl's own parser (curl_url), so what we resolve is what curl will
  * connect to.
@@ -34,19 +32,12 @@
 struct tls_http {
 	uv_loop_t   *loop;
 	res_ctx     *res;
-	CURLM       *multi;
-	uv_timer_t   timer;		/* curl's timeout */
+	tls_curlm   *curlm;
 	char        *ca_file, *agent;
 	unsigned     timeout_ms;
 	struct tls_http_req *reqs;	/* every live request */
-	unsigned     handles;		/* open uv handles, timer included */
+	unsigned     handles;		/* request timers, + 1 until freed */
 	int          closing;
-};
-
-struct http_sock {
-	uv_poll_t     poll;
-	tls_http     *h;
-	curl_socket_t fd;
 };
 
 struct tls_http_req {
@@ -84,22 +75,6 @@ http_release(tls_http *h)
 	free(h->ca_file);
 	free(h->agent);
 	free(h);
-}
-
-static void
-timer_closed(uv_handle_t *hd)
-{
-	http_release(hd->data);
-}
-
-static void
-sock_closed(uv_handle_t *hd)
-{
-	struct http_sock *sk = hd->data;
-	tls_http *h = sk->h;
-
-	free(sk);
-	http_release(h);
 }
 
 static void
@@ -159,7 +134,7 @@ req_release_io(struct tls_http_req *r)
 		res_cancel(r->qaaaa);
 	r->qa = r->qaaaa = NULL;
 	if (r->easy) {
-		curl_multi_remove_handle(r->h->multi, r->easy);
+		tls_curlm_remove(r->h->curlm, r->easy);
 		curl_easy_cleanup(r->easy);
 		r->easy = NULL;
 	}
@@ -216,113 +191,21 @@ discard_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;	/* the reply body means nothing to us */
 }
 
+/* Inside curl's socket handling: note the outcome, finish from the loop. */
 static void
-check_multi_info(tls_http *h)
+req_curl_done(void *arg, CURLcode rc)
 {
-	CURLMsg *msg;
-	int left;
+	struct tls_http_req *r = arg;
+	long code = 0;
 
-	while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
-		struct tls_http_req *r;
-		char *priv = NULL;
-		long code = 0;
-
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-		if (priv == NULL)
-			continue;
-		r = (struct tls_http_req *)(void *)priv;
-		if (msg->data.result == CURLE_OK) {
-			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE,
-			    &code);
-			r->res.status = code;
-			r->res.transport_ok = 1;
-		} else
-			req_fail(r, "%s%s%s", curl_easy_strerror(
-			    msg->data.result), r->errbuf[0] ? ": " : "",
-			    r->errbuf);
-		req_done_soon(r);
-	}
-}
-
-static void
-poll_cb(uv_poll_t *p, int status, int events)
-{
-	struct http_sock *sk = p->data;
-	tls_http *h = sk->h;
-	int flags = 0, running;
-
-	if (status < 0)
-		flags = CURL_CSELECT_ERR;
-	if (events & UV_READABLE)
-		flags |= CURL_CSELECT_IN;
-	if (events & UV_WRITABLE)
-		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(h->multi, sk->fd, flags, &running);
-	check_multi_info(h);
-}
-
-static int
-socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	tls_http *h = userp;
-	struct http_sock *sk = socketp;
-	int events = 0;
-
-	(void)e;
-	if (what == CURL_POLL_REMOVE) {
-		if (sk != NULL) {
-			uv_poll_stop(&sk->poll);
-			curl_multi_assign(h->multi, s, NULL);
-			uv_close((uv_handle_t *)&sk->poll, sock_closed);
-		}
-		return 0;
-	}
-	if (sk == NULL) {
-		sk = xcalloc(1, sizeof(*sk));
-		sk->h = h;
-		sk->fd = s;
-		if (uv_poll_init_socket(h->loop, &sk->poll, s) < 0) {
-			free(sk);
-			return -1;
-		}
-		sk->poll.data = sk;
-		h->handles++;
-		curl_multi_assign(h->multi, s, sk);
-	}
-	if (what & CURL_POLL_IN)
-		events |= UV_READABLE;
-	if (what & CURL_POLL_OUT)
-		events |= UV_WRITABLE;
-	uv_poll_start(&sk->poll, events, poll_cb);
-	return 0;
-}
-
-static void
-curl_timer_fired(uv_timer_t *t)
-{
-	tls_http *h = t->data;
-	int running;
-
-	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_multi_info(h);
-}
-
-static int
-timer_cb(CURLM *m, long timeout_ms, void *userp)
-{
-	tls_http *h = userp;
-
-	(void)m;
-	if (h->closing)
-		return 0;
-	if (timeout_ms < 0)
-		uv_timer_stop(&h->timer);
-	else	/* 0 too: act from the loop, not from inside curl */
-		uv_timer_start(&h->timer, curl_timer_fired,
-		    (uint64_t)timeout_ms, 0);
-	return 0;
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+		r->res.status = code;
+		r->res.transport_ok = 1;
+	} else
+		req_fail(r, "%s%s%s", curl_easy_strerror(rc),
+		    r->errbuf[0] ? ": " : "", r->errbuf);
+	req_done_soon(r);
 }
 
 /* ---- the transfer -------------------------------------------------------- */
@@ -345,7 +228,6 @@ req_start_curl(struct tls_http_req *r)
 	/* no "100-continue" round trip: the body is small and ready */
 	r->headers = curl_slist_append(r->headers, "Expect:");
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -368,7 +250,7 @@ req_start_curl(struct tls_http_req *r)
 	    (curl_off_t)TLS_HTTP_BODY_MAX);
 	if (r->resolve)
 		curl_easy_setopt(e, CURLOPT_RESOLVE, r->resolve);
-	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+	if (tls_curlm_add(h->curlm, e, req_curl_done, r) < 0) {
 		req_fail(r, "curl_multi_add_handle failed");
 		req_done_soon(r);
 	}
@@ -491,7 +373,7 @@ tls_http_create(uv_loop_t *loop, res_ctx *res, const struct tls_http_opts *o,
 		return NULL;
 	}
 	h = xcalloc(1, sizeof(*h));
-	if ((h->multi = curl_multi_init()) == NULL) {
+	if ((h->curlm = tls_curlm_create(loop)) == NULL) {
 		snprintf(err, errlen, "curl_multi_init failed");
 		free(h);
 		return NULL;
@@ -503,13 +385,7 @@ tls_http_create(uv_loop_t *loop, res_ctx *res, const struct tls_http_opts *o,
 	    "sealpost/" SEALPOST_VERSION);
 	h->timeout_ms = o->timeout_ms ? o->timeout_ms :
 	    TLS_HTTP_TIMEOUT_DEFAULT * 1000u;
-	uv_timer_init(loop, &h->timer);
-	h->timer.data = h;
 	h->handles = 1;
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
 	return h;
 }
 
@@ -523,11 +399,9 @@ tls_http_free(tls_http *h)
 		h->reqs->cb = NULL;
 		req_free(h->reqs);
 	}
-	/* closes what is left; may call socket_cb with CURL_POLL_REMOVE */
-	curl_multi_cleanup(h->multi);
-	h->multi = NULL;
-	uv_timer_stop(&h->timer);
-	uv_close((uv_handle_t *)&h->timer, timer_closed);
+	tls_curlm_free(h->curlm);
+	h->curlm = NULL;
+	http_release(h);	/* the reference held until now */
 }
 
 tls_http_req *

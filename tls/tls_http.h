@@ -10,11 +10,12 @@
  * (no CA path), host name checked, no redirects, no proxy from the
  * environment, no connection reuse, one deadline for DNS and transfer.
  *
- * Used by the TLS-RPT sender (RFC 8460 5.2 POST).  XXX: sts_fetch.c has
- * its own copy of the same glue (it predates this file); moving it onto
- * tls_http means a GET with a bounded body and media type checks here.
+ * Two layers: tls_curlm (tls_curlm.c) is the bare curl-multi-on-libuv
+ * driver, shared with the MTA-STS policy fetch (sts_fetch.c), which
+ * configures its own GETs; tls_http (tls_http.c) adds DNS through our
+ * resolver and the POST the TLS-RPT sender needs (RFC 8460 5.2).
  *
- * A tls_http belongs to the thread that runs its loop.
+ * Both belong to the thread that runs their loop.
  */
 #ifndef SEALPOST_TLS_HTTP_H
 #define SEALPOST_TLS_HTTP_H
@@ -22,11 +23,37 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include <curl/curl.h>
+
 #include "resolver/resolver.h"
 
 #define TLS_HTTP_REASON_MAX	256
 #define TLS_HTTP_TIMEOUT_DEFAULT 60	/* seconds for one request, DNS included */
 #define TLS_HTTP_URL_MAX	2048
+
+/* ---- the driver (tls_curlm.c) ------------------------------------------ */
+
+typedef struct tls_curlm tls_curlm;
+
+/* A transfer ended (rc CURLE_OK or why not).  Runs inside curl's socket
+ * handling: record the outcome and finish later from the loop; do not
+ * remove handles or free the driver from here. */
+typedef void (*tls_curlm_done_cb)(void *arg, CURLcode rc);
+
+/* NULL if curl_multi_init fails. */
+tls_curlm *tls_curlm_create(uv_loop_t *loop);
+/* Start a configured easy handle; the driver owns CURLOPT_PRIVATE.
+ * 0 or -1.  Every added handle must be given back with
+ * tls_curlm_remove(), finished or not. */
+int tls_curlm_add(tls_curlm *m, CURL *easy, tls_curlm_done_cb cb, void *arg);
+/* Stop a transfer (no callback after this); the caller still cleans the
+ * easy handle up.  NULL easy is fine. */
+void tls_curlm_remove(tls_curlm *m, CURL *easy);
+/* After every handle was removed: close; memory goes with the last
+ * uv handle.  NULL is fine. */
+void tls_curlm_free(tls_curlm *m);
+
+/* ---- requests (tls_http.c) ------------------------------------------------ */
 
 typedef struct tls_http tls_http;
 typedef struct tls_http_req tls_http_req;
