@@ -200,39 +200,51 @@ struct stale {
 	const struct tlsrpt_txt *txt;	/* NULL: no record at all */
 	const char *why;
 	int temporary;
+	struct tlsrpt_sent_entry *rows;	/* collected, then settled: no
+					 * writes while the SELECT runs */
+	size_t n, alloc;
 };
 
 static void
-stale_cb(void *arg, const struct tlsrpt_sent_entry *row)
+stale_collect(void *arg, const struct tlsrpt_sent_entry *row)
 {
 	struct stale *st = arg;
-	struct tlsrpt_sent_entry e = *row;
+
+	if (row->state != TLSRPT_SENT_DUE || strcmp(row->domain, st->domain))
+		return;
+	if (st->n == st->alloc) {
+		st->alloc = st->alloc ? st->alloc * 2 : 8;
+		st->rows = xrealloc(st->rows, st->alloc * sizeof(*st->rows));
+	}
+	st->rows[st->n++] = *row;
+}
+
+static void
+stale_settle(struct stale *st, struct tlsrpt_sent_entry *e)
+{
 	size_t i;
 
-	if (e.state != TLSRPT_SENT_DUE || strcmp(e.domain, st->domain) != 0)
-		return;
-	if (strcmp(e.uri, TLSRPT_SENT_LOOKUP) == 0) {
+	if (strcmp(e->uri, TLSRPT_SENT_LOOKUP) == 0) {
 		if (st->txt != NULL) {
-			snprintf(e.last_error, sizeof(e.last_error),
+			snprintf(e->last_error, sizeof(e->last_error),
 			    "record found");
-			tlsrpt_send_mark(st->s, &e, TLSRPT_SENT_DONE, NULL);
+			tlsrpt_send_mark(st->s, e, TLSRPT_SENT_DONE, NULL);
 		} else if (st->temporary)
-			tlsrpt_send_retry_later(st->s, &e, st->why);
+			tlsrpt_send_retry_later(st->s, e, st->why);
 		else
-			tlsrpt_send_mark(st->s, &e, TLSRPT_SENT_FAILED,
-			    st->why);
+			tlsrpt_send_mark(st->s, e, TLSRPT_SENT_FAILED, st->why);
 		return;
 	}
 	if (st->txt != NULL) {
 		for (i = 0; i < st->txt->nrua; i++)
-			if (strcmp(st->txt->rua[i].uri, e.uri) == 0)
+			if (strcmp(st->txt->rua[i].uri, e->uri) == 0)
 				return;
-		tlsrpt_send_mark(st->s, &e, TLSRPT_SENT_FAILED,
+		tlsrpt_send_mark(st->s, e, TLSRPT_SENT_FAILED,
 		    "no longer in the domain's rua");
 	} else if (st->temporary)
-		tlsrpt_send_retry_later(st->s, &e, st->why);
+		tlsrpt_send_retry_later(st->s, e, st->why);
 	else
-		tlsrpt_send_mark(st->s, &e, TLSRPT_SENT_FAILED, st->why);
+		tlsrpt_send_mark(st->s, e, TLSRPT_SENT_FAILED, st->why);
 }
 
 /* DUE rows of the job's day and domain that this run will not send:
@@ -241,9 +253,13 @@ static void
 settle_stale(struct send_job *j, const struct tlsrpt_txt *txt,
     const char *why, int temporary)
 {
-	struct stale st = { j->s, j->domain, txt, why, temporary };
+	struct stale st = { j->s, j->domain, txt, why, temporary, NULL, 0, 0 };
+	size_t i;
 
-	tlsrpt_sent_list(j->s->sent, j->day, stale_cb, &st);
+	tlsrpt_sent_list(j->s->sent, j->day, stale_collect, &st);
+	for (i = 0; i < st.n; i++)
+		stale_settle(&st, &st.rows[i]);
+	free(st.rows);
 }
 
 /* ---- jobs ------------------------------------------------------------------ */
