@@ -162,6 +162,25 @@ reporter_key(const struct sealpost_config *cfg)
 	return key;
 }
 
+/* --check-config: the key must load, as it must at start-up. */
+static int
+check_dkim_key(const struct sealpost_config *cfg)
+{
+	char err[SEALPOSTD_ERR_MAX];
+	EVP_PKEY *key;
+
+	if (!cfg->tlsrpt_enable || !cfg->tlsrpt_reports ||
+	    cfg->tlsrpt_dkim_key == NULL)
+		return 0;
+	key = tlsrpt_dkim_key_load(cfg->tlsrpt_dkim_key, err, sizeof(err));
+	if (key == NULL) {
+		fprintf(stderr, "sealpostd: tlsrpt_dkim_key: %s\n", err);
+		return -1;
+	}
+	EVP_PKEY_free(key);
+	return 0;
+}
+
 static void
 reporter_start(struct daemon *d, void *dkim_key)
 {
@@ -284,7 +303,7 @@ main(int argc, char **argv)
 		return EX_CONFIG;
 	}
 	if (check_only) {
-		if (dnssec_sanity(d.cfg, 1) < 0) {
+		if (dnssec_sanity(d.cfg, 1) < 0 || check_dkim_key(d.cfg) < 0) {
 			cfg_free(d.cfg);
 			return EX_CONFIG;
 		}
