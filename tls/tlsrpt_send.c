@@ -401,8 +401,12 @@ txt_answer(void *arg, const struct res_answer *ans)
 		}
 		if (!j->now_requested && e.next_try > now)
 			continue;	/* backing off; the retry timer knows */
-		if (job_build(j) < 0)
-			break;
+		if (job_build(j) < 0) {
+			/* back off rather than spin on the retry timer */
+			tlsrpt_send_retry_later(s, &e, "the report could not "
+			    "be built (see the log)");
+			continue;
+		}
 		if (u->scheme == TLSRPT_URI_MAILTO)
 			tlsrpt_send_mail(j, u, &e);
 		else
