@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install what tests/bench/run.sh needs: Debian's postfix package (for
-# Postfix itself, smtp-sink and smtp-source) and procps/iproute2.
+# Postfix itself, smtp-sink and smtp-source), procps/iproute2, and a C
+# compiler with OpenSSL for the load generator and the sink.
 #
 # Postfix is installed as a tool, not as this machine's MTA:
 #   - debconf is preseeded with "No configuration", so the package writes
@@ -13,7 +14,10 @@
 # Run as root.  Usage: tests/bench/deps.sh
 set -eu
 
-pkgs="postfix procps iproute2 cmake build-essential"
+# libssl-dev/openssl: tests/bench/load.c and tlssink.c, the sink's
+# certificate.  --mx-lab also needs the integration lab's tools (nsd,
+# ldns-utils, python3-cryptography: contrib/deps.sh test).
+pkgs="postfix procps iproute2 cmake build-essential libssl-dev openssl"
 missing=""
 for p in $pkgs; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
