@@ -447,9 +447,14 @@ listen "bench" {
         self.logf.close()
 
     def version(self):
-        return "sealpost " + subprocess.run(
+        """HEAD now and when the binary was built: the tree may have moved
+        on since (or carry uncommitted work)."""
+        head = subprocess.run(
             ["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse",
              "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        built = time.strftime("%Y-%m-%d %H:%M UTC",
+                              time.gmtime(os.path.getmtime(self.bin)))
+        return "%s (HEAD %s, binary built %s)" % (self.name, head, built)
 
 
 class Postfix:
