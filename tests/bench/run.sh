@@ -75,7 +75,10 @@ trap 'exit 130' INT TERM
 ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
 rc=0
+# In the background so that a SIGTERM/SIGINT to this script runs the trap
+# (and the namespace cleanup) at once instead of after the whole run.
 timeout --kill-after=10 "$limit" \
-	ip netns exec "$ns" /usr/bin/python3 "$top/tests/bench/bench.py" --build "$build" --tools-dir "$tools" "$@" || rc=$?
+	ip netns exec "$ns" /usr/bin/python3 "$top/tests/bench/bench.py" --build "$build" --tools-dir "$tools" "$@" &
+wait $! || rc=$?
 [ $rc = 124 ] && echo "run.sh: hard time limit of ${limit}s reached" >&2
 exit $rc
