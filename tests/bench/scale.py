@@ -7,7 +7,8 @@ every delivery attempt is refused and the message is deferred):
      time to accept them all;
   2. wait until the relay is idle (every message tried once and
      deferred), bounded;
-  3. time the relay's queue listing (sealpost: sendmail -bp; Postfix:
+  3. CPU used over 10 idle seconds with N deferred (periodic queue
+     scans); time the relay's queue listing (sealpost: sendmail -bp; Postfix:
      postqueue -p), bounded by a timeout; RSS with N queued;
   4. start the sink, stop the relay, start it again: time from exec to
      the listener's 220, to the queue being loaded (sealpost logs
@@ -99,6 +100,11 @@ def probe_one(b, args, name, work):
         sampler.stop()
         res["rss_accept_peak"] = sampler.peak_rss / 2**20
         res["rss_queued"] = _rss_now(b, root)
+        # the queue manager's periodic work with N deferred (retry timer
+        # scans, maildrop checks): CPU over 10 idle seconds
+        c0 = b.tree_cpu_seconds(root)
+        time.sleep(10)
+        res["idle_cpu_pct"] = (b.tree_cpu_seconds(root) - c0) * 10.0
         if name == "sealpost":
             env = dict(os.environ, SEALPOST_CONFIG=relay.conf)
             argv = [os.path.join(args.build, "mta", "sendmail"), "-bp"]
@@ -166,6 +172,7 @@ ROWS = [
     ("accept_rate", "acceptance rate, msg/s", "%.0f"),
     ("settle_s", "until idle after acceptance, s", "%.1f"),
     ("rss_queued", "RSS with N queued, MiB", "%.1f"),
+    ("idle_cpu_pct", "CPU while idle with N deferred, % of a core", "%.1f"),
     ("mailq_s", "mailq (queue listing) time, s", "%.2f"),
     ("stop_s", "stop time, s", "%.2f"),
     ("restart_220_s", "restart: exec to 220, s", "%.2f"),
