@@ -30,8 +30,6 @@
  * freed in its close callback; the fetcher is freed when its last job
  * timer has closed after sts_fetcher_free().
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,22 +336,10 @@ job_start_http(struct sts_job *j)
 	else
 		snprintf(url, sizeof(url), "https://%s:%u" STS_WELL_KNOWN,
 		    j->host, f->port);
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(e, CURLOPT_CAINFO, f->ca_file);
-	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "sealpost/" SEALPOST_VERSION);
+	tls_curlm_easy_https(e, url, f->ca_file, "sealpost/" SEALPOST_VERSION,
+	    j->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
 	/* libcurl checks the size too, when the server announces it */
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
 	    (curl_off_t)STS_POLICY_MAX);
@@ -387,48 +373,12 @@ job_dns_done(struct sts_job *j)
 }
 
 static void
-addr_answer(struct sts_job *j, const struct res_answer *ans)
-{
-	char buf[INET6_ADDRSTRLEN];
-	size_t i;
-
-	if (ans->rcode == RES_OK ||
-	    (j->dns_rc != RES_OK && ans->rcode == RES_RETRY))
-		j->dns_rc = ans->rcode;
-	if (ans->rcode != RES_OK)
-		return;
-	for (i = 0; i < ans->n; i++) {
-		const struct sockaddr_storage *ss = &ans->addr[i];
-		int ok;
-
-		if (ss->ss_family == AF_INET)
-			ok = inet_ntop(AF_INET, &((const struct sockaddr_in *)
-			    (const void *)ss)->sin_addr, buf, sizeof(buf)) !=
-			    NULL;
-		else if (ss->ss_family == AF_INET6)
-			ok = inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
-			    (const void *)ss)->sin6_addr, buf, sizeof(buf)) !=
-			    NULL;
-		else
-			continue;
-		if (!ok)
-			continue;
-		if (ss->ss_family == AF_INET6)
-			dynbuf_addf(&j->addrs, "%s[%s]",
-			    j->addrs.len ? "," : "", buf);
-		else
-			dynbuf_addf(&j->addrs, "%s%s",
-			    j->addrs.len ? "," : "", buf);
-	}
-}
-
-static void
 a_cb(void *arg, const struct res_answer *ans)
 {
 	struct sts_job *j = arg;
 
 	j->qa = NULL;
-	addr_answer(j, ans);
+	tls_curlm_addrs(&j->addrs, &j->dns_rc, ans);
 	job_dns_done(j);
 }
 
@@ -438,7 +388,7 @@ aaaa_cb(void *arg, const struct res_answer *ans)
 	struct sts_job *j = arg;
 
 	j->qaaaa = NULL;
-	addr_answer(j, ans);
+	tls_curlm_addrs(&j->addrs, &j->dns_rc, ans);
 	job_dns_done(j);
 }
 

@@ -15,6 +15,8 @@
  * closed.  A curl timeout of 0 is acted on from the loop, never from
  * inside curl.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 
 #include "tls_http.h"
@@ -225,4 +227,54 @@ tls_curlm_free(tls_curlm *m)
 	m->multi = NULL;
 	uv_timer_stop(&m->timer);
 	uv_close((uv_handle_t *)&m->timer, timer_closed);
+}
+
+/* ---- what every sealpost HTTPS request shares ------------------------- */
+
+void
+tls_curlm_easy_https(CURL *e, const char *url, const char *ca_file,
+    const char *agent, char *errbuf)
+{
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+	/* only the configured bundle, and no proxy from the environment */
+	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, agent);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+}
+
+void
+tls_curlm_addrs(struct dynbuf *list, enum res_rcode *rc,
+    const struct res_answer *ans)
+{
+	char buf[INET6_ADDRSTRLEN];
+	size_t i;
+
+	/* an answer beats a temporary failure, which beats a hard one */
+	if (ans->rcode == RES_OK ||
+	    (*rc != RES_OK && ans->rcode == RES_RETRY))
+		*rc = ans->rcode;
+	if (ans->rcode != RES_OK)
+		return;
+	for (i = 0; i < ans->n; i++) {
+		const struct sockaddr_storage *ss = &ans->addr[i];
+
+		if (ss->ss_family == AF_INET && inet_ntop(AF_INET,
+		    &((const struct sockaddr_in *)(const void *)ss)->sin_addr,
+		    buf, sizeof(buf)) != NULL)
+			dynbuf_addf(list, "%s%s", list->len ? "," : "", buf);
+		else if (ss->ss_family == AF_INET6 && inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr,
+		    buf, sizeof(buf)) != NULL)
+			dynbuf_addf(list, "%s[%s]", list->len ? "," : "", buf);
+	}
 }

@@ -227,25 +227,12 @@ req_start_curl(struct tls_http_req *r)
 	r->headers = curl_slist_append(NULL, ct);
 	/* no "100-continue" round trip: the body is small and ready */
 	r->headers = curl_slist_append(r->headers, "Expect:");
-	curl_easy_setopt(e, CURLOPT_URL, r->url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
-	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, h->agent);
+	tls_curlm_easy_https(e, r->url, h->ca_file, h->agent, r->errbuf);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->len);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
 	    (curl_off_t)TLS_HTTP_BODY_MAX);
 	if (r->resolve)
@@ -276,39 +263,12 @@ req_dns_done(struct tls_http_req *r)
 }
 
 static void
-addr_answer(struct tls_http_req *r, const struct res_answer *ans)
-{
-	char buf[INET6_ADDRSTRLEN];
-	size_t i;
-
-	if (ans->rcode == RES_OK ||
-	    (r->dns_rc != RES_OK && ans->rcode == RES_RETRY))
-		r->dns_rc = ans->rcode;
-	if (ans->rcode != RES_OK)
-		return;
-	for (i = 0; i < ans->n; i++) {
-		const struct sockaddr_storage *ss = &ans->addr[i];
-
-		if (ss->ss_family == AF_INET && inet_ntop(AF_INET,
-		    &((const struct sockaddr_in *)(const void *)ss)->sin_addr,
-		    buf, sizeof(buf)) != NULL)
-			dynbuf_addf(&r->addrs, "%s%s", r->addrs.len ? "," : "",
-			    buf);
-		else if (ss->ss_family == AF_INET6 && inet_ntop(AF_INET6,
-		    &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr,
-		    buf, sizeof(buf)) != NULL)
-			dynbuf_addf(&r->addrs, "%s[%s]", r->addrs.len ? "," :
-			    "", buf);
-	}
-}
-
-static void
 a_cb(void *arg, const struct res_answer *ans)
 {
 	struct tls_http_req *r = arg;
 
 	r->qa = NULL;
-	addr_answer(r, ans);
+	tls_curlm_addrs(&r->addrs, &r->dns_rc, ans);
 	req_dns_done(r);
 }
 
@@ -318,7 +278,7 @@ aaaa_cb(void *arg, const struct res_answer *ans)
 	struct tls_http_req *r = arg;
 
 	r->qaaaa = NULL;
-	addr_answer(r, ans);
+	tls_curlm_addrs(&r->addrs, &r->dns_rc, ans);
 	req_dns_done(r);
 }
 

@@ -53,6 +53,19 @@ void tls_curlm_remove(tls_curlm *m, CURL *easy);
  * uv handle.  NULL is fine. */
 void tls_curlm_free(tls_curlm *m);
 
+/* The options every request shares: url, https only, no redirects, PKIX
+ * against ca_file with the host name checked, TLS 1.2 or later, no proxy
+ * from the environment, no connection reuse, curl's message in errbuf
+ * (CURL_ERROR_SIZE bytes). */
+void tls_curlm_easy_https(CURL *e, const char *url, const char *ca_file,
+    const char *agent, char *errbuf);
+struct dynbuf;
+/* Append an A or AAAA answer to list in CURLOPT_RESOLVE's address form
+ * ("192.0.2.1,[2001:db8::1]"), and fold its rcode into *rc (an answer
+ * beats a temporary failure, which beats a hard one). */
+void tls_curlm_addrs(struct dynbuf *list, enum res_rcode *rc,
+    const struct res_answer *ans);
+
 /* ---- requests (tls_http.c) ------------------------------------------------ */
 
 typedef struct tls_http tls_http;
