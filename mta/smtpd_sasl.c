@@ -166,7 +166,7 @@ smtpd_sasl_step(struct smtpd_sasl *a, struct smtpd_sasl_io *io)
 {
 	const char *out = NULL;
 	const void *user = NULL;
-	unsigned outlen = 0, inlen = 0, declen;
+	unsigned outlen = 0, inlen = 0, declen = 0;
 	char *in = NULL;
 	int rc;
 
